@@ -1,0 +1,236 @@
+"""The one schema, for SQLite and PostgreSQL alike.
+
+High-volume series (observations, exposures) keep time as ``BIGINT`` microseconds since the Unix
+epoch (UTC): identical arithmetic on both backends (time buckets for downsampling are integer
+division), compact indexes and no driver-specific timestamp parsing on the hot path. Clinical
+records keep FHIR's precision (a date stays a date) as ISO-8601 text.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# an integer primary key that is SQLite's rowid (fast) and a BIGINT identity on PostgreSQL
+PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TIME_US = sa.BigInteger  # microseconds since 1970-01-01T00:00:00Z
+
+
+def _person_fk() -> sa.Column[int]:
+    return sa.Column("person_pk", PK, sa.ForeignKey("persons.pk", ondelete="CASCADE"),
+                     nullable=False)
+
+
+persons = sa.Table(
+    "persons", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(64), nullable=False, unique=True),
+    sa.Column("birth_date", sa.String(10)),
+    sa.Column("sex_at_birth", sa.String(16), nullable=False, server_default="unknown"),
+    sa.Column("race", sa.Text, nullable=False, server_default=""),
+    sa.Column("ethnicity", sa.Text, nullable=False, server_default=""),
+    sa.Column("tz", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("home_lat", sa.Float),
+    sa.Column("home_lon", sa.Float),
+    sa.Column("home_label", sa.Text, nullable=False, server_default=""),
+    sa.Column("identity", sa.JSON, nullable=False),
+    sa.Column("deceased", sa.String(40)),
+    sa.Column("created_us", TIME_US, nullable=False),
+)
+
+person_links = sa.Table(
+    "person_links", metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    _person_fk(),
+)
+
+devices = sa.Table(
+    "devices", metadata,
+    sa.Column("device_id", sa.String(200), primary_key=True),
+    _person_fk(),
+    sa.Column("kind", sa.Text, nullable=False, server_default=""),
+    sa.Column("registered_us", TIME_US, nullable=False),
+)
+
+observations = sa.Table(
+    "observations", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("t", TIME_US, nullable=False),
+    sa.Column("system", sa.String(120), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(200), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("t_end", TIME_US),
+    sa.Column("value", sa.Float),
+    sa.Column("unit", sa.String(40), nullable=False),
+    sa.Column("value_text", sa.Text, nullable=False),
+    sa.Column("value_code", sa.String(120), nullable=False),
+    sa.Column("display", sa.Text, nullable=False),
+    sa.Column("category", sa.String(40), nullable=False),
+    sa.Column("flags", sa.Integer, nullable=False),
+    # natural key; its prefix (person, code, t) is the timeline index
+    sa.UniqueConstraint("person_pk", "code", "t", "system", "source", "device", "record_id",
+                        name="uq_observations_natural"),
+)
+
+conditions = sa.Table(
+    "conditions", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("system", sa.String(120), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("display", sa.Text, nullable=False),
+    sa.Column("onset", sa.String(40), nullable=False),
+    sa.Column("abatement", sa.String(40)),
+    sa.Column("clinical_status", sa.String(32), nullable=False),
+    sa.Column("verification_status", sa.String(32), nullable=False),
+    sa.UniqueConstraint("person_pk", "source", "record_id", "code", "onset",
+                        name="uq_conditions_natural"),
+)
+
+medications = sa.Table(
+    "medications", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("system", sa.String(120), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("display", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("start", sa.String(40), nullable=False),
+    sa.Column("end", sa.String(40)),
+    sa.Column("dosage", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.UniqueConstraint("person_pk", "source", "record_id", "code", "start",
+                        name="uq_medications_natural"),
+)
+
+allergies = sa.Table(
+    "allergies", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("system", sa.String(120), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("display", sa.Text, nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("criticality", sa.String(32), nullable=False),
+    sa.Column("clinical_status", sa.String(32), nullable=False),
+    sa.Column("onset", sa.String(40), nullable=False),
+    sa.UniqueConstraint("person_pk", "source", "record_id", "code", "onset",
+                        name="uq_allergies_natural"),
+)
+
+encounters = sa.Table(
+    "encounters", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("start", sa.String(40), nullable=False),
+    sa.Column("end", sa.String(40)),
+    sa.Column("class_code", sa.String(32), nullable=False),
+    sa.Column("system", sa.String(120), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("display", sa.Text, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.UniqueConstraint("person_pk", "source", "record_id", "start",
+                        name="uq_encounters_natural"),
+)
+
+lifestyle_events = sa.Table(
+    "lifestyle_events", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("start", TIME_US, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("end", TIME_US),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.UniqueConstraint("person_pk", "kind", "start", "source", "record_id",
+                        name="uq_lifestyle_events_natural"),
+)
+
+locations = sa.Table(
+    "locations", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.UniqueConstraint("lat", "lon", "label", name="uq_locations_natural"),
+)
+
+exposures = sa.Table(
+    "exposures", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("location_pk", PK, sa.ForeignKey("locations.pk", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("t", TIME_US, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("t_end", TIME_US),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(40), nullable=False),
+    sa.UniqueConstraint("location_pk", "code", "t", "source", name="uq_exposures_natural"),
+)
+
+location_visits = sa.Table(
+    "location_visits", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("start", TIME_US, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("end", TIME_US),
+    sa.Column("location_pk", PK, sa.ForeignKey("locations.pk", ondelete="CASCADE"),
+              nullable=False),
+    sa.UniqueConstraint("person_pk", "start", "source", name="uq_location_visits_natural"),
+)
+
+genotype_uploads = sa.Table(
+    "genotype_uploads", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("person_pk", PK, sa.ForeignKey("persons.pk", ondelete="SET NULL")),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("samples", sa.JSON, nullable=False),
+    sa.Column("build", sa.String(16), nullable=False),
+    sa.Column("chr_prefix", sa.Boolean, nullable=False),
+    sa.Column("contigs", sa.Integer, nullable=False),
+    sa.Column("registered_us", TIME_US, nullable=False),
+    sa.UniqueConstraint("sha256", "person_pk", name="uq_genotype_uploads_natural"),
+)
+
+ingest_messages = sa.Table(
+    "ingest_messages", metadata,
+    sa.Column("device", sa.String(200), primary_key=True),
+    sa.Column("message_id", sa.String(200), primary_key=True),
+    sa.Column("received_us", TIME_US, nullable=False),
+    sa.Column("readings", sa.Integer, nullable=False),
+)
+
+ingest_files = sa.Table(
+    "ingest_files", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("format", sa.String(40), nullable=False),
+    sa.Column("imported_us", TIME_US, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+)

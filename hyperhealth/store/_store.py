@@ -1,0 +1,643 @@
+"""The Store: one interface over the embedded SQLite file and PostgreSQL.
+
+Writes happen inside :meth:`Store.transaction`, which yields a :class:`Writer`; everything written
+in one transaction lands together or not at all (a file that fails half-way leaves nothing).
+Every insert is "insert unless the natural key exists", so importing the same data twice adds
+nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from hyperhealth.errors import NotFound, StoreError
+from hyperhealth.model import (
+    Allergy,
+    Condition,
+    Encounter,
+    Exposure,
+    GenotypeUpload,
+    LifestyleEvent,
+    LifestyleKind,
+    Location,
+    LocationVisit,
+    Medication,
+    Observation,
+    Person,
+    Quality,
+)
+from hyperhealth.model.time import from_us, to_us, when_text, when_value
+from hyperhealth.store import _schema as S
+
+_OBS_COLS = ("person_pk", "code", "t", "system", "source", "device", "record_id", "t_end",
+             "value", "unit", "value_text", "value_code", "display", "category", "flags")
+
+
+def new_person_id() -> str:
+    """A fresh pseudonymous person id (random, carries no identifying information)."""
+    return "p-" + secrets.token_hex(6)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A numeric time series; when downsampled each point is a bucket (mean, min, max, n)."""
+
+    t_us: np.ndarray
+    value: np.ndarray
+    vmin: np.ndarray
+    vmax: np.ndarray
+    n: np.ndarray
+    bucket_us: int  # 0 when the points are raw readings
+
+    def __len__(self) -> int:
+        return len(self.t_us)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    code: str
+    system: str
+    unit: str
+    count: int
+    first: datetime
+    last: datetime
+
+
+def _when(v: datetime | date | None) -> str:
+    return when_text(v)
+
+
+class Store:
+    """Open with a SQLAlchemy URL; the schema is migrated to the newest revision on open."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            if str(path) not in ("", ":memory:"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(url, future=True)
+        except Exception as exc:  # bad URL or missing driver
+            raise StoreError(f"cannot open store {url!r}: {exc}") from exc
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._person_pks: dict[str, int] = {}
+        if migrate:
+            self.migrate()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot reach the store at {self.safe_url}: {exc.orig}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Writer]:
+        """All writes inside land together or not at all."""
+        with self.engine.begin() as conn:
+            yield Writer(self, conn)
+
+    # -- persons ---------------------------------------------------------------------------
+    def _pk(self, conn: sa.Connection, person_id: str) -> int:
+        pk = self._person_pks.get(person_id)
+        if pk is None:
+            pk = conn.execute(sa.select(S.persons.c.pk).where(S.persons.c.id == person_id)
+                              ).scalar_one_or_none()
+            if pk is None:
+                raise NotFound(f"no person {person_id!r}")
+            self._person_pks[person_id] = pk
+        return pk
+
+    def person_pk(self, person_id: str) -> int:
+        with self.engine.connect() as conn:
+            return self._pk(conn, person_id)
+
+    def persons(self) -> list[Person]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(S.persons).order_by(S.persons.c.id)).mappings()
+            return [_person(r) for r in rows]
+
+    def person(self, person_id: str) -> Person:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(S.persons).where(S.persons.c.id == person_id)
+                               ).mappings().first()
+        if row is None:
+            raise NotFound(f"no person {person_id!r}",)
+        return _person(row)
+
+    def find_person(self, source: str, external_id: str) -> str | None:
+        """The person linked to an id in another system (FHIR Patient id, Fitbit user ...)."""
+        with self.engine.connect() as conn:
+            return _find_link(conn, source, external_id)
+
+    def person_links(self, person_id: str) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            pk = self._pk(conn, person_id)
+            rows = conn.execute(sa.select(S.person_links.c.source, S.person_links.c.external_id)
+                                .where(S.person_links.c.person_pk == pk)
+                                .order_by(S.person_links.c.source))
+            return [(r[0], r[1]) for r in rows]
+
+    # -- observations ------------------------------------------------------------------------
+    def observations(
+        self,
+        person_id: str,
+        code: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        limit: int | None = None,
+        category: str | None = None,
+    ) -> list[Observation]:
+        o = S.observations
+        with self.engine.connect() as conn:
+            pk = self._pk(conn, person_id)
+            q = sa.select(*[o.c[c] for c in _OBS_COLS]).where(o.c.person_pk == pk)
+            if code is not None:
+                q = q.where(o.c.code == code)
+            if category is not None:
+                q = q.where(o.c.category == category)
+            if start is not None:
+                q = q.where(o.c.t >= to_us(start))
+            if end is not None:
+                q = q.where(o.c.t < to_us(end))
+            q = q.order_by(o.c.code, o.c.t)
+            if limit is not None:
+                q = q.limit(limit)
+            return [_observation(person_id, r) for r in conn.execute(q)]
+
+    def series(
+        self,
+        person_id: str,
+        code: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        max_points: int | None = None,
+    ) -> Series:
+        """Numeric values of one code over time, downsampled server-side to ``max_points``."""
+        o = S.observations
+        with self.engine.connect() as conn:
+            pk = self._pk(conn, person_id)
+            cond = [o.c.person_pk == pk, o.c.code == code, o.c.value.is_not(None)]
+            lo, hi = conn.execute(sa.select(sa.func.min(o.c.t), sa.func.max(o.c.t))
+                                  .where(*cond)).one()
+            if lo is None:
+                return _empty_series()
+            t0 = to_us(start) if start is not None else lo
+            t1 = to_us(end) if end is not None else hi + 1
+            cond += [o.c.t >= t0, o.c.t < t1]
+            n = conn.execute(sa.select(sa.func.count()).where(*cond)).scalar_one() \
+                if max_points else 0
+            if max_points and n > max_points:
+                bucket = max(1, -(-(t1 - t0) // max_points))
+                b = ((o.c.t - t0) // bucket).label("b")
+                q = (sa.select(b, sa.func.avg(o.c.value), sa.func.min(o.c.value),
+                               sa.func.max(o.c.value), sa.func.count())
+                     .where(*cond).group_by(b).order_by(b))
+                rows = conn.execute(q).all()
+                arr = np.array(rows, dtype=float).reshape(-1, 5)
+                return Series(t_us=(t0 + arr[:, 0].astype(np.int64) * bucket + bucket // 2),
+                              value=arr[:, 1], vmin=arr[:, 2], vmax=arr[:, 3],
+                              n=arr[:, 4].astype(np.int64), bucket_us=bucket)
+            q = sa.select(o.c.t, o.c.value).where(*cond).order_by(o.c.t)
+            # the driver's plain tuples: ~5x faster than Row objects for long series
+            cur = conn.execute(q.execution_options(yield_per=None)).cursor
+            raw = cur.fetchall() if cur is not None else []
+        arr = np.array(raw, dtype=float).reshape(-1, 2)
+        t = arr[:, 0].astype(np.int64)
+        v = arr[:, 1]
+        return Series(t_us=t, value=v, vmin=v, vmax=v, n=np.ones(len(v), dtype=np.int64),
+                      bucket_us=0)
+
+    def streams(self, person_id: str) -> list[StreamInfo]:
+        """Which codes a person has, with counts and first/last time."""
+        o = S.observations
+        with self.engine.connect() as conn:
+            pk = self._pk(conn, person_id)
+            q = (sa.select(o.c.code, o.c.system, sa.func.max(o.c.unit), sa.func.count(),
+                           sa.func.min(o.c.t), sa.func.max(o.c.t))
+                 .where(o.c.person_pk == pk).group_by(o.c.code, o.c.system).order_by(o.c.code))
+            return [StreamInfo(r[0], r[1], r[2], r[3], from_us(r[4]), from_us(r[5]))
+                    for r in conn.execute(q)]
+
+    def latest_observations(self, person_id: str, codes: Sequence[str] | None = None,
+                            category: str | None = None) -> list[Observation]:
+        """The most recent observation of each code (optionally of some codes or a category)."""
+        o = S.observations
+        with self.engine.connect() as conn:
+            pk = self._pk(conn, person_id)
+            inner = sa.select(o.c.code, sa.func.max(o.c.t).label("t")).where(o.c.person_pk == pk)
+            if codes is not None:
+                inner = inner.where(o.c.code.in_(list(codes)))
+            if category is not None:
+                inner = inner.where(o.c.category == category)
+            sub = inner.group_by(o.c.code).subquery()
+            q = (sa.select(*[o.c[c] for c in _OBS_COLS])
+                 .join(sub, sa.and_(o.c.code == sub.c.code, o.c.t == sub.c.t))
+                 .where(o.c.person_pk == pk).order_by(o.c.code))
+            seen: dict[str, Observation] = {}
+            for r in conn.execute(q):
+                seen.setdefault(r[1], _observation(person_id, r))
+            return list(seen.values())
+
+    # -- clinical records -------------------------------------------------------------------
+    def conditions(self, person_id: str) -> list[Condition]:
+        return [Condition(person_id, r.code, r.display, r.system, when_value(r.onset),
+                          when_value(r.abatement), r.clinical_status, r.verification_status,
+                          r.source, r.record_id)
+                for r in self._rows(S.conditions, person_id, "onset")]
+
+    def medications(self, person_id: str) -> list[Medication]:
+        return [Medication(person_id, r.code, r.display, r.system, r.kind, r.status,
+                           when_value(r.start), when_value(r.end), r.dosage, r.reason,
+                           r.source, r.record_id)
+                for r in self._rows(S.medications, person_id, "start")]
+
+    def allergies(self, person_id: str) -> list[Allergy]:
+        return [Allergy(person_id, r.code, r.display, r.system, r.category, r.criticality,
+                        r.clinical_status, when_value(r.onset), r.source, r.record_id)
+                for r in self._rows(S.allergies, person_id, "onset")]
+
+    def encounters(self, person_id: str) -> list[Encounter]:
+        out = []
+        for r in self._rows(S.encounters, person_id, "start"):
+            start, end = when_value(r.start), when_value(r.end)
+            assert isinstance(start, datetime)
+            out.append(Encounter(person_id, start, end if isinstance(end, datetime) else None,
+                                 r.class_code, r.code, r.display, r.system, r.status, r.reason,
+                                 r.source, r.record_id))
+        return out
+
+    def lifestyle_events(self, person_id: str, start: datetime | None = None,
+                         end: datetime | None = None) -> list[LifestyleEvent]:
+        e = S.lifestyle_events
+        with self.engine.connect() as conn:
+            q = sa.select(e).where(e.c.person_pk == self._pk(conn, person_id))
+            if start is not None:
+                q = q.where(e.c.start >= to_us(start))
+            if end is not None:
+                q = q.where(e.c.start < to_us(end))
+            rows = conn.execute(q.order_by(e.c.start, e.c.kind)).all()
+        return [LifestyleEvent(person_id, LifestyleKind(r.kind), from_us(r.start),
+                               from_us(r.end) if r.end is not None else None, dict(r.details),
+                               r.source, r.record_id) for r in rows]
+
+    def genotype_uploads(self, person_id: str | None = None) -> list[GenotypeUpload]:
+        g, p = S.genotype_uploads, S.persons
+        q = sa.select(g, p.c.id.label("person_id")).outerjoin(p, p.c.pk == g.c.person_pk)
+        if person_id is not None:
+            q = q.where(p.c.id == person_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(g.c.pk)).all()
+        return [GenotypeUpload(r.person_id, r.path, r.sha256, tuple(r.samples), r.build,
+                               r.chr_prefix, r.contigs, from_us(r.registered_us)) for r in rows]
+
+    def location_visits(self, person_id: str) -> list[LocationVisit]:
+        v, loc = S.location_visits, S.locations
+        with self.engine.connect() as conn:
+            q = (sa.select(v, loc.c.lat, loc.c.lon, loc.c.label)
+                 .join(loc, loc.c.pk == v.c.location_pk)
+                 .where(v.c.person_pk == self._pk(conn, person_id)).order_by(v.c.start))
+            rows = conn.execute(q).all()
+        return [LocationVisit(person_id, from_us(r.start),
+                              from_us(r.end) if r.end is not None else None,
+                              Location(r.lat, r.lon, r.label), r.source) for r in rows]
+
+    def exposure_locations(self) -> list[tuple[int, Location]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(S.locations).order_by(S.locations.c.pk)).all()
+        return [(r.pk, Location(r.lat, r.lon, r.label)) for r in rows]
+
+    def exposures(self, location_pk: int, code: str | None = None,
+                  start: datetime | None = None, end: datetime | None = None) -> list[Exposure]:
+        x, loc = S.exposures, S.locations
+        q = (sa.select(x, loc.c.lat, loc.c.lon, loc.c.label)
+             .join(loc, loc.c.pk == x.c.location_pk).where(x.c.location_pk == location_pk))
+        if code is not None:
+            q = q.where(x.c.code == code)
+        if start is not None:
+            q = q.where(x.c.t >= to_us(start))
+        if end is not None:
+            q = q.where(x.c.t < to_us(end))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(x.c.code, x.c.t)).all()
+        out = []
+        for r in rows:
+            m = r._mapping  # (Row.t is SQLAlchemy's tuple accessor, not our column)
+            out.append(Exposure(Location(m["lat"], m["lon"], m["label"]), m["code"],
+                                from_us(m["t"]), m["value"], m["unit"],
+                                from_us(m["t_end"]) if m["t_end"] is not None else None,
+                                m["source"]))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for reports and tests)."""
+        with self.engine.connect() as conn:
+            return {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                    for name, t in S.metadata.tables.items()}
+
+    def _rows(self, table: sa.Table, person_id: str, order: str) -> list[Any]:
+        with self.engine.connect() as conn:
+            q = (sa.select(table).where(table.c.person_pk == self._pk(conn, person_id))
+                 .order_by(table.c[order], table.c.code))
+            return list(conn.execute(q).all())
+
+
+class Writer:
+    """Writes inside one transaction (obtained from :meth:`Store.transaction`)."""
+
+    def __init__(self, store: Store, conn: sa.Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self._stage_ready = False
+
+    # -- persons and links -------------------------------------------------------------------
+    def upsert_person(self, person: Person) -> str:
+        """Insert the person, or update their demographics if the id exists."""
+        p = S.persons
+        values = {
+            "birth_date": person.birth_date.isoformat() if person.birth_date else None,
+            "sex_at_birth": person.sex_at_birth, "race": person.race,
+            "ethnicity": person.ethnicity, "tz": person.tz,
+            "home_lat": person.home.lat if person.home else None,
+            "home_lon": person.home.lon if person.home else None,
+            "home_label": person.home.label if person.home else "",
+            "identity": dict(person.identity), "deceased": _when(person.deceased) or None,
+        }
+        exists = self.conn.execute(sa.select(p.c.pk).where(p.c.id == person.id)).scalar()
+        if exists is None:
+            self.conn.execute(p.insert().values(id=person.id, created_us=_now_us(), **values))
+        else:
+            self.conn.execute(p.update().where(p.c.pk == exists).values(**values))
+        return person.id
+
+    def link_person(self, source: str, external_id: str, person_id: str) -> None:
+        pk = self.store._pk(self.conn, person_id)
+        self._insert_ignore(S.person_links, [{"source": source, "external_id": external_id,
+                                              "person_pk": pk}])
+
+    def resolve_person(self, source: str, external_id: str,
+                       template: Person | None = None) -> tuple[str, bool]:
+        """The person linked to ``(source, external_id)``, created from ``template`` if new.
+
+        Returns ``(person_id, created)``.
+        """
+        found = _find_link(self.conn, source, external_id)
+        if found is not None:
+            return found, False
+        person = template or Person(id=new_person_id())
+        self.upsert_person(person)
+        self.link_person(source, external_id, person.id)
+        return person.id, True
+
+    def register_device(self, device_id: str, person_id: str, kind: str = "") -> None:
+        pk = self.store._pk(self.conn, person_id)
+        d = S.devices
+        owner = self.conn.execute(sa.select(d.c.person_pk).where(d.c.device_id == device_id)
+                                  ).scalar()
+        if owner is None:
+            self.conn.execute(d.insert().values(device_id=device_id, person_pk=pk, kind=kind,
+                                                registered_us=_now_us()))
+        elif owner != pk:
+            raise StoreError(f"device {device_id!r} already belongs to another person")
+
+    def device_owner(self, device_id: str) -> str | None:
+        d, p = S.devices, S.persons
+        return self.conn.execute(sa.select(p.c.id).join(d, d.c.person_pk == p.c.pk)
+                                 .where(d.c.device_id == device_id)).scalar()
+
+    def claim_message(self, device: str, message_id: str, readings: int) -> bool:
+        """Record a device message id; ``False`` if it was stored before (a redelivery)."""
+        return self._insert_ignore(S.ingest_messages, [{
+            "device": device, "message_id": message_id, "received_us": _now_us(),
+            "readings": readings}]) == 1
+
+    def file_imported(self, sha256: str) -> bool:
+        f = S.ingest_files
+        return self.conn.execute(sa.select(f.c.sha256).where(f.c.sha256 == sha256)
+                                 ).first() is not None
+
+    def record_file(self, sha256: str, path: str, fmt: str, report: dict[str, Any]) -> None:
+        self._insert_ignore(S.ingest_files, [{"sha256": sha256, "path": path, "format": fmt,
+                                              "imported_us": _now_us(), "report": report}])
+
+    # -- observations (the hot path) ---------------------------------------------------------
+    def add_observations(self, obs: Sequence[Observation]) -> int:
+        """Insert observations, skipping those whose natural key exists; returns rows added."""
+        if not obs:
+            return 0
+        pks = self.store._person_pks
+        rows = []
+        for o in obs:
+            pk = pks.get(o.person_id)
+            if pk is None:
+                pk = self.store._pk(self.conn, o.person_id)
+            rows.append((pk, o.code, to_us(o.t), o.system, o.source, o.device, o.record_id,
+                         None if o.t_end is None else to_us(o.t_end), o.value, o.unit,
+                         o.value_text, o.value_code, o.display, o.category, int(o.flags)))
+        return self.add_observation_rows(rows)
+
+    def add_observation_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Bulk insert of raw rows in ``_OBS_COLS`` order (person_pk, code, t_us, ...)."""
+        if not rows:
+            return 0
+        cols = ", ".join(_OBS_COLS)
+        if self.store.dialect == "sqlite":
+            marks = ", ".join("?" * len(_OBS_COLS))
+            cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cur.executemany(f"INSERT OR IGNORE INTO observations ({cols}) VALUES ({marks})", rows)
+            return int(cur.rowcount)
+        if self.store.dialect == "postgresql":
+            raw = self.conn.connection.driver_connection
+            with raw.cursor() as cur:  # type: ignore[union-attr]
+                if not self._stage_ready:
+                    cur.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS _obs_stage AS "
+                        f"SELECT {cols} FROM observations WITH NO DATA")
+                    cur.execute("TRUNCATE _obs_stage")
+                    self._stage_ready = True
+                with cur.copy(f"COPY _obs_stage ({cols}) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row(r)
+                cur.execute(f"INSERT INTO observations ({cols}) SELECT {cols} FROM _obs_stage "
+                            "ON CONFLICT DO NOTHING")
+                added = cur.rowcount
+                cur.execute("TRUNCATE _obs_stage")
+                return int(added)
+        raise StoreError(f"unsupported database {self.store.dialect}")
+
+    # -- other records -------------------------------------------------------------------------
+    def add_conditions(self, items: Sequence[Condition]) -> int:
+        return self._insert_ignore(S.conditions, [{
+            "person_pk": self._ppk(c.person_id), "source": c.source, "record_id": c.record_id,
+            "system": c.system, "code": c.code, "display": c.display, "onset": _when(c.onset),
+            "abatement": _when(c.abatement) or None, "clinical_status": c.clinical_status,
+            "verification_status": c.verification_status} for c in items])
+
+    def add_medications(self, items: Sequence[Medication]) -> int:
+        return self._insert_ignore(S.medications, [{
+            "person_pk": self._ppk(m.person_id), "source": m.source, "record_id": m.record_id,
+            "system": m.system, "code": m.code, "display": m.display, "kind": m.kind,
+            "status": m.status, "start": _when(m.start), "end": _when(m.end) or None,
+            "dosage": m.dosage, "reason": m.reason} for m in items])
+
+    def add_allergies(self, items: Sequence[Allergy]) -> int:
+        return self._insert_ignore(S.allergies, [{
+            "person_pk": self._ppk(a.person_id), "source": a.source, "record_id": a.record_id,
+            "system": a.system, "code": a.code, "display": a.display, "category": a.category,
+            "criticality": a.criticality, "clinical_status": a.clinical_status,
+            "onset": _when(a.onset)} for a in items])
+
+    def add_encounters(self, items: Sequence[Encounter]) -> int:
+        return self._insert_ignore(S.encounters, [{
+            "person_pk": self._ppk(e.person_id), "source": e.source, "record_id": e.record_id,
+            "start": _when(e.start), "end": _when(e.end) or None, "class_code": e.class_code,
+            "system": e.system, "code": e.code, "display": e.display, "status": e.status,
+            "reason": e.reason} for e in items])
+
+    def add_lifestyle_events(self, items: Sequence[LifestyleEvent]) -> int:
+        return self._insert_ignore(S.lifestyle_events, [{
+            "person_pk": self._ppk(e.person_id), "kind": str(e.kind), "start": to_us(e.start),
+            "end": None if e.end is None else to_us(e.end), "details": dict(e.details),
+            "source": e.source, "record_id": e.record_id} for e in items])
+
+    def location_pk(self, loc: Location) -> int:
+        t = S.locations
+        self._insert_ignore(t, [{"lat": loc.lat, "lon": loc.lon, "label": loc.label}])
+        return int(self.conn.execute(sa.select(t.c.pk).where(
+            t.c.lat == loc.lat, t.c.lon == loc.lon, t.c.label == loc.label)).scalar_one())
+
+    def add_exposures(self, items: Sequence[Exposure]) -> int:
+        cache: dict[Location, int] = {}
+        rows = []
+        for x in items:
+            lpk = cache.get(x.location)
+            if lpk is None:
+                lpk = cache[x.location] = self.location_pk(x.location)
+            rows.append({"location_pk": lpk, "code": x.code, "t": to_us(x.t),
+                         "t_end": None if x.t_end is None else to_us(x.t_end),
+                         "value": x.value, "unit": x.unit, "source": x.source})
+        return self._insert_ignore(S.exposures, rows)
+
+    def add_location_visits(self, items: Sequence[LocationVisit]) -> int:
+        return self._insert_ignore(S.location_visits, [{
+            "person_pk": self._ppk(v.person_id), "start": to_us(v.start),
+            "end": None if v.end is None else to_us(v.end),
+            "location_pk": self.location_pk(v.location), "source": v.source} for v in items])
+
+    def register_genotype(self, g: GenotypeUpload) -> bool:
+        """Record a VCF upload; ``False`` if this file was registered for this person before."""
+        ppk = self._ppk(g.person_id) if g.person_id else None
+        t = S.genotype_uploads
+        q = sa.select(t.c.pk).where(t.c.sha256 == g.sha256)
+        q = q.where(t.c.person_pk == ppk) if ppk is not None else q.where(t.c.person_pk.is_(None))
+        if self.conn.execute(q).first() is not None:
+            return False
+        self.conn.execute(t.insert().values(
+            person_pk=ppk, sha256=g.sha256, path=g.path, samples=list(g.samples),
+            build=g.build, chr_prefix=g.chr_prefix, contigs=g.contigs, registered_us=_now_us()))
+        return True
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _ppk(self, person_id: str) -> int:
+        return self.store._pk(self.conn, person_id)
+
+    def _insert_ignore(self, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        ins: Any
+        if self.store.dialect == "sqlite":
+            ins = sqlite_dialect.insert(table).on_conflict_do_nothing()
+        else:
+            ins = pg_dialect.insert(table).on_conflict_do_nothing()
+        if len(rows) == 1:
+            return int(self.conn.execute(ins, rows[0]).rowcount)
+        return int(self.conn.execute(ins, rows).rowcount)
+
+
+# -- row mapping ---------------------------------------------------------------------------------
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps it consistent
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _find_link(conn: sa.Connection, source: str, external_id: str) -> str | None:
+    L, p = S.person_links, S.persons
+    return conn.execute(sa.select(p.c.id).join(L, L.c.person_pk == p.c.pk)
+                        .where(L.c.source == source, L.c.external_id == external_id)).scalar()
+
+
+def _person(r: Any) -> Person:
+    home = Location(r["home_lat"], r["home_lon"], r["home_label"]) \
+        if r["home_lat"] is not None else None
+    dec = when_value(r["deceased"])
+    return Person(
+        id=r["id"], birth_date=date.fromisoformat(r["birth_date"]) if r["birth_date"] else None,
+        sex_at_birth=r["sex_at_birth"], race=r["race"], ethnicity=r["ethnicity"], tz=r["tz"],
+        home=home, identity=dict(r["identity"] or {}),
+        deceased=dec if isinstance(dec, datetime) else None,
+    )
+
+
+def _observation(person_id: str, r: Any) -> Observation:
+    """An observation from a row selected in ``_OBS_COLS`` order."""
+    (_, code, t, system, source, device, record_id, t_end, value, unit, value_text, value_code,
+     display, category, flags) = r
+    return Observation(
+        person_id=person_id, code=code, t=from_us(t), value=value, unit=unit, system=system,
+        t_end=from_us(t_end) if t_end is not None else None, value_text=value_text,
+        value_code=value_code, display=display, category=category, source=source,
+        device=device, record_id=record_id, flags=Quality(flags),
+    )
+
+
+def _empty_series() -> Series:
+    e = np.array([], dtype=float)
+    return Series(np.array([], dtype=np.int64), e, e, e, np.array([], dtype=np.int64), 0)
+
+
