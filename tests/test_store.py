@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from hyperhealth.errors import NotFound
+from hyperhealth.model import Condition, Location, Observation, Person, Quality
+from hyperhealth.store import Store
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _hr(pid: str, n: int, src: str = "test") -> list[Observation]:
+    return [Observation(pid, "8867-4", T0 + timedelta(minutes=i), 60.0 + i % 30, "/min",
+                        source=src) for i in range(n)]
+
+
+def test_person_roundtrip_and_links(store: Store) -> None:
+    p = Person(id="p-1", birth_date=date(1970, 5, 2), sex_at_birth="female", tz="Europe/Madrid",
+               home=Location(40.4, -3.7, "28001"), identity={"name": "Ana"})
+    with store.transaction() as w:
+        pid, created = w.resolve_person("fhir", "abc", p)
+        again, created2 = w.resolve_person("fhir", "abc")
+    assert (pid, created, again, created2) == ("p-1", True, "p-1", False)
+    assert store.person("p-1") == p
+    assert store.find_person("fhir", "abc") == "p-1"
+    with pytest.raises(NotFound):
+        store.person("nobody")
+
+
+def test_observations_are_idempotent(store: Store) -> None:
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+        assert w.add_observations(_hr("p-1", 1000)) == 1000
+    with store.transaction() as w:
+        assert w.add_observations(_hr("p-1", 1200)) == 200
+    assert store.counts()["observations"] == 1200
+    # another source at the same time is another reading
+    with store.transaction() as w:
+        assert w.add_observations(_hr("p-1", 10, src="other")) == 10
+
+
+def test_failed_transaction_leaves_nothing(store: Store) -> None:
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+    with pytest.raises(RuntimeError), store.transaction() as w:
+        w.add_observations(_hr("p-1", 500))
+        raise RuntimeError("crash mid-file")
+    assert store.counts()["observations"] == 0
+
+
+def test_series_downsampling_preserves_mean_and_extremes(store: Store) -> None:
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+        w.add_observations(_hr("p-1", 3000))
+    raw = store.series("p-1", "8867-4")
+    ds = store.series("p-1", "8867-4", max_points=100)
+    assert len(raw) == 3000 and raw.bucket_us == 0
+    assert 0 < len(ds) <= 100 and ds.n.sum() == 3000
+    assert ds.vmin.min() == raw.value.min() and ds.vmax.max() == raw.value.max()
+    assert abs((ds.value * ds.n).sum() / ds.n.sum() - raw.value.mean()) < 1e-9
+    window = store.series("p-1", "8867-4", T0 + timedelta(minutes=10), T0 + timedelta(minutes=20))
+    assert len(window) == 10
+
+
+def test_latest_and_streams(store: Store) -> None:
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+        w.add_observations(_hr("p-1", 50))
+        w.add_observations([Observation("p-1", "59408-5", T0, 97.0, "%", source="t",
+                                        flags=Quality.CONVERTED)])
+        w.add_conditions([Condition("p-1", "44054006", "Diabetes", onset=date(2010, 1, 1),
+                                    source="fhir", record_id="c1")] * 2)
+    latest = {o.code: o for o in store.latest_observations("p-1")}
+    assert latest["8867-4"].t == T0 + timedelta(minutes=49)
+    assert latest["59408-5"].flags == Quality.CONVERTED
+    assert {s.code: s.count for s in store.streams("p-1")} == {"8867-4": 50, "59408-5": 1}
+    assert len(store.conditions("p-1")) == 1
+
+
+def test_migration_matches_schema(sqlite_store: Store) -> None:
+    """The Alembic revision creates exactly the tables and columns of the schema module."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from hyperhealth.store._schema import metadata
+
+    with sqlite_store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
