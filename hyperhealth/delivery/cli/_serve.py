@@ -1,0 +1,24 @@
+"""Run the API and web app with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from hyperhealth.store import Store
+
+
+def run_server(store: Store, host: str, port: int, *, as_json: bool, console: Console) -> None:
+    import uvicorn
+
+    from hyperhealth.delivery.api import create_app
+
+    url = f"http://{host}:{port}/"
+    if as_json:
+        print(f'{{"url": "{url}"}}', flush=True)
+    else:
+        console.print(f"[bold]hyperhealth[/] is serving at [link={url}]{url}[/link] "
+                      f"(API docs: {url}docs) — Ctrl-C to stop")
+    config: Any = uvicorn.Config(create_app(store), host=host, port=port, log_level="warning")
+    uvicorn.Server(config).run()
