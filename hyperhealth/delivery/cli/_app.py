@@ -22,7 +22,7 @@ app = typer.Typer(
 export_app = typer.Typer(help="Export data as FHIR R4.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep
 out = Console()
 
 DataDir = Annotated[Path | None, typer.Option(
