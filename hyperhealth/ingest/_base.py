@@ -196,8 +196,8 @@ class Adapter(Protocol):
 
 def open_text(path: Path) -> IO[str]:
     """Open a text file, transparently gunzipping ``.gz``."""
-    raw: IO[bytes] = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
 
 
 def read_head(path: Path, n: int = 4096) -> str:

@@ -134,7 +134,7 @@ def _genotypes(w: Writer, recs: list[Record]) -> int:
     return sum(w.register_genotype(g) for g in recs if isinstance(g, GenotypeUpload))
 
 
-_WRITERS: dict[str, Callable[[Writer, list], int]] = {  # type: ignore[type-arg]
+_WRITERS: dict[str, Callable[[Writer, list], int]] = {
     "conditions": Writer.add_conditions,
     "medications": Writer.add_medications,
     "allergies": Writer.add_allergies,

@@ -218,7 +218,8 @@ def profile(
 @export_app.command("fhir")
 def export_fhir(
     person: Annotated[str, typer.Argument(help="Person id")],
-    output: Annotated[Path | None, typer.Option("--out", "-o", help="File (default: stdout)")] = None,
+    output: Annotated[Path | None,
+                      typer.Option("--out", "-o", help="File (default: stdout)")] = None,
     as_json: Json = False,
 ) -> None:
     """A Patient/$everything-style FHIR R4 Bundle for one person."""
