@@ -197,7 +197,7 @@ class Adapter(Protocol):
 def open_text(path: Path) -> IO[str]:
     """Open a text file, transparently gunzipping ``.gz``."""
     raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
 def read_head(path: Path, n: int = 4096) -> str:
