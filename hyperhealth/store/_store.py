@@ -591,9 +591,11 @@ class Writer:
             ins = sqlite_dialect.insert(table).on_conflict_do_nothing()
         else:
             ins = pg_dialect.insert(table).on_conflict_do_nothing()
+        # SQLAlchemy 2.1 reports rowcount -1 on PostgreSQL unless asked to keep it
+        opts = {"preserve_rowcount": True}
         if len(rows) == 1:
-            return int(self.conn.execute(ins, rows[0]).rowcount)
-        return int(self.conn.execute(ins, rows).rowcount)
+            return int(self.conn.execute(ins, rows[0], execution_options=opts).rowcount)
+        return int(self.conn.execute(ins, rows, execution_options=opts).rowcount)
 
 
 # -- row mapping ---------------------------------------------------------------------------------
