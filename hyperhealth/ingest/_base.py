@@ -91,7 +91,7 @@ class IngestReport:
         d["rejects"] = [asdict(r) for r in self.rejects]
         d["duplicates"] = dict(self.duplicates)
         for k in ("read", "added", "resources", "skipped"):
-            d[k] = dict(d[k])
+            d[k] = dict(getattr(self, k))  # asdict() turns a Counter into pair counts
         return d
 
 
