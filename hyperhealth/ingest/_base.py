@@ -144,8 +144,19 @@ class IngestContext:
             return self.options.tz
         tz = self._tz.get(person_id)
         if tz is None:
-            tz = self._tz[person_id] = self.writer.store.person(person_id).tz
+            tz = self._tz[person_id] = self._stored_tz(person_id)
         return tz
+
+    def _stored_tz(self, person_id: str) -> str:
+        # read through this file's own transaction: a person it created is not yet visible
+        # to the store's other connections
+        import sqlalchemy as sa
+
+        from hyperhealth.store import _schema
+
+        p = _schema.persons
+        tz = self.writer.conn.execute(sa.select(p.c.tz).where(p.c.id == person_id)).scalar()
+        return str(tz) if tz is not None else self.writer.store.person(person_id).tz
 
     def reject(self, where: str, field: str, reason: str, hint: str = "") -> None:
         self.report.read["rejected"] += 1
