@@ -154,7 +154,7 @@ class Refs:
             if res is not None:
                 if res.get("resourceType") != "Patient":
                     return None
-                return str(res.get("id") or ref.removeprefix("urn:uuid:"))
+                return str(res.get("id") or ref.removeprefix("urn:uuid:"))  # as Unit.ext_id
         tail = ref.split("/_history/")[0].rstrip("/").split("/")
         if len(tail) >= 2 and tail[-2] == "Patient" and tail[-1]:
             return tail[-1]
@@ -236,9 +236,9 @@ def _identity(res: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def map_patient(res: dict[str, Any], where: str, ctx: IngestContext) -> str | None:
+def map_patient(res: dict[str, Any], ext_id: str, where: str,
+                ctx: IngestContext) -> str | None:
     """Create or update the person of a Patient; returns the person id."""
-    ext_id = res.get("id")
     if not ext_id:
         ctx.reject(where, "id", "Patient has no id", "give every Patient an id")
         return None
@@ -281,7 +281,8 @@ def map_observation(res: dict[str, Any], pid: str, where: str,
     t_end, _ = instant(period.get("end"), "effectivePeriod.end", tz)
     if t is None:
         ctx.reject(where, "effective[x]", "the observation has no effective time",
-                   "give effectiveDateTime or effectivePeriod.start")
+                   "give effectiveDateTime or effectivePeriod.start; issued, the time a result "
+                   "was released, is not used in its place")
         return []
     base: dict[str, Any] = {"source": SOURCE, "record_id": str(res.get("id") or ""),
                             "t_end": t_end}

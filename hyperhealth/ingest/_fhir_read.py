@@ -32,6 +32,12 @@ class Unit:
     where: str
     resource: dict[str, Any]
     bundle: Bundle | None = None
+    full_url: str = ""
+
+    @property
+    def ext_id(self) -> str:
+        """The resource id, else the uuid of its ``urn:uuid:`` fullUrl (transaction bundles)."""
+        return str(self.resource.get("id") or self.full_url.removeprefix("urn:uuid:"))
 
 
 @dataclass(slots=True)
@@ -115,7 +121,9 @@ def document_units(doc: Any, where: str) -> Iterator[Unit]:
         res = e.get("resource") if isinstance(e, dict) else None
         if res is None:
             continue  # e.g. a DELETE request or a response without a body: nothing to import
-        yield Unit(f"{where} entry {i}", res, bundle)
+        full_url = e.get("fullUrl")
+        yield Unit(f"{where} entry {i}", res, bundle,
+                   full_url if isinstance(full_url, str) else "")
 
 
 def _ndjson_units(path: Path) -> Iterator[Unit]:

@@ -71,7 +71,7 @@ def _flush(pending: list[Unit], ctx: IngestContext) -> Iterator[Record]:
 def _one(u: Unit, ctx: IngestContext) -> Iterator[Record]:
     res = u.resource
     rtype = str(res.get("resourceType"))
-    where = f"{u.where} ({rtype}/{res.get('id', '?')})"
+    where = f"{u.where} ({rtype}/{u.ext_id or '?'})"
     problems = validate(res)
     if problems:
         for field, msg in problems[:5]:
@@ -96,7 +96,7 @@ def _one(u: Unit, ctx: IngestContext) -> Iterator[Record]:
 def _map(res: dict[str, Any], u: Unit, where: str, ctx: IngestContext) -> list[Any] | None:
     rtype = res["resourceType"]
     if rtype == "Patient":
-        return [] if M.map_patient(res, where, ctx) is not None else None
+        return [] if M.map_patient(res, u.ext_id, where, ctx) is not None else None
     refs = M.Refs(ctx)
     pid = refs.person(res, "patient" if rtype == "AllergyIntolerance" else "subject", where,
                       u.bundle)
