@@ -1,0 +1,117 @@
+"""Ingestion over HTTP: device messages (``hyperhealth.device/1``) and FHIR Bundles.
+
+Status codes: 200 when nothing was rejected (duplicates of earlier deliveries count as stored,
+ingestion is idempotent), 207 when some records were stored and some rejected, 422 when nothing
+could be stored; the body is always the ingest report with its rejects.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from hyperhealth.delivery.api._deps import StoreDep, read_json_body
+from hyperhealth.delivery.api._errors import ApiError, responses
+from hyperhealth.delivery.api._models import IngestOut
+
+router = APIRouter(prefix="/api/ingest", tags=["ingest"])
+
+_OUTCOMES: dict[int | str, dict[str, Any]] = {
+    200: {"model": IngestOut, "description": "everything was stored"},
+    207: {"model": IngestOut, "description": "some records were rejected"},
+    422: {"model": IngestOut, "description": "nothing could be stored"}}
+
+PersonQ = Annotated[str | None, Query(description="attach every record to this person id")]
+TzQ = Annotated[str | None, Query(description="IANA zone for times given without an offset")]
+
+
+@router.post("/device", response_model=IngestOut, responses={**_OUTCOMES, **responses(
+             400, 404, 413, 501)}, summary="Ingest device messages")
+async def ingest_device(
+    request: Request,
+    store: StoreDep,
+    device_id: Annotated[str | None, Query(description="the sending device, when the message "
+                                                       "does not name it")] = None,
+    person: PersonQ = None,
+    tz: TzQ = None,
+) -> JSONResponse:
+    """One ``hyperhealth.device/1`` message or a batch of them (see ``docs/formats.md``)."""
+    try:
+        from hyperhealth.ingest.device_json import ingest_messages
+    except ImportError as exc:
+        raise _missing("device JSON ingestion", "hyperhealth.ingest.device_json", exc) from None
+    payload = await read_json_body(request, request.app.state.device_body_limit,
+                                   "device message")
+    report = await _run(ingest_messages, store, payload, device_id=device_id,
+                        options=_options(person, tz))
+    return _answer(report)
+
+
+@router.post("/fhir", response_model=IngestOut, responses={**_OUTCOMES, **responses(
+             400, 404, 413, 501)}, summary="Ingest a FHIR R4 Bundle")
+async def ingest_fhir(request: Request, store: StoreDep, person: PersonQ = None,
+                      tz: TzQ = None) -> JSONResponse:
+    """A FHIR R4 Bundle (``application/fhir+json`` or ``application/json``)."""
+    try:
+        from hyperhealth.ingest.fhir import ingest_bundle
+    except ImportError as exc:
+        raise _missing("FHIR ingestion", "hyperhealth.ingest.fhir", exc) from None
+    bundle = await read_json_body(request, request.app.state.fhir_body_limit, "FHIR Bundle")
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        got = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
+        raise ApiError(422, "Not a Bundle", f"the body is a {got!s}, not a FHIR Bundle",
+                       where="body.resourceType",
+                       fix='send a resource with "resourceType": "Bundle"')
+    report = await _run(ingest_bundle, store, bundle, options=_options(person, tz))
+    return _answer(report)
+
+
+async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run blocking ingestion in the thread pool so the event loop keeps serving."""
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _options(person: str | None, tz: str | None) -> Any:
+    from hyperhealth.ingest import IngestOptions
+
+    return IngestOptions(person=person, tz=tz)
+
+
+def _missing(what: str, module: str, exc: ImportError) -> ApiError:
+    return ApiError(501, "Not available", f"{what} is not installed in this build ({exc})",
+                    where=module, fix="install a build of hyperhealth that includes it")
+
+
+def outcome(report: dict[str, Any]) -> tuple[int, str, str]:
+    """(status, outcome, summary) for an ingest report's dict.
+
+    >>> outcome({"read": {"observations": 3}, "rejects": [], "error": ""})[:2]
+    (200, 'stored')
+    >>> outcome({"read": {"observations": 2, "rejected": 1}, "rejects": [{}], "error": ""})[:2]
+    (207, 'partial')
+    >>> outcome({"read": {"rejected": 2}, "rejects": [{}, {}], "error": ""})[:2]
+    (422, 'rejected')
+    """
+    read = report.get("read") or {}
+    n_rejected = max(int(read.get("rejected", 0)), len(report.get("rejects") or []))
+    n_ok = sum(int(v) for k, v in read.items() if k != "rejected")
+    if report.get("error"):
+        return 422, "rejected", (f"nothing was stored: {report['error']}; fix it and send the "
+                                 "whole payload again")
+    if n_rejected and not n_ok:
+        return 422, "rejected", (f"all {n_rejected} records were rejected; see rejects for "
+                                 "where and why, fix them and send again")
+    if n_rejected:
+        return 207, "partial", (f"{n_ok} records accepted, {n_rejected} rejected; the accepted "
+                                "ones are stored, fix the rejects and send only those again")
+    return 200, "stored", f"{n_ok} records accepted"
+
+
+def _answer(report: Any) -> JSONResponse:
+    d: dict[str, Any] = report.to_dict()
+    status, d["outcome"], d["summary"] = outcome(d)
+    return JSONResponse(IngestOut.model_validate(d).model_dump(mode="json"), status_code=status)
