@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -277,8 +277,18 @@ def _blood_pressure(out: _Out, p: Profile, s: Schedule, rng: np.random.Generator
 def _glucose(out: _Out, p: Profile, s: Schedule, c: Cohort, device: str,
              hypo_day: int | None) -> None:
     n = s.minutes
-    run = G.simulate(patient_name=p.virtual_patient, start=c.start, minutes=n, meals=s.meals,
-                     seed=int(np.random.default_rng([c.seed, p.index, 2]).integers(2**31)))
+    seed = int(np.random.default_rng([c.seed, p.index, 2]).integers(2**31))
+    skipped = [m.minute for m in s.meals if not m.eaten]
+    meals = list(s.meals)
+    # Virtual patients differ in insulin sensitivity: if a doubled bolus does not take this one
+    # below 70 mg/dL, the mistaken dose grows (x3, x4) until it does; the factor is recorded.
+    for factor in (2.0, 3.0, 4.0):
+        meals = [m if m.eaten else replace(m, bolus_factor=factor) for m in s.meals]
+        run = G.simulate(patient_name=p.virtual_patient, start=c.start, minutes=n, meals=meals,
+                         seed=seed)
+        if not skipped or any(0 <= s0 - m <= 6 * 60 for s0, _, _ in G.hypo_intervals(run)
+                              for m in skipped):
+            break
     for m, v in zip(run.cgm_minutes.tolist(), run.cgm.tolist(), strict=True):
         out.obs(C.CGM_GLUCOSE, m, round(v, 1), "mg/dL", device)
     for meal in s.meals:
@@ -302,14 +312,14 @@ def _glucose(out: _Out, p: Profile, s: Schedule, c: Cohort, device: str,
                 out.event(LifestyleKind.MEDICATION_INTAKE, m, None, {
                     "code": INSULIN_GLARGINE.code, "display": INSULIN_GLARGINE.display,
                     "dose": round(run.basal_u_per_day, 1), "dose_unit": "U"}, "insulin:basal")
-    skipped = [m.minute for m in s.meals if not m.eaten]
     for s0, e0, nadir in G.hypo_intervals(run):
         cause = "arose in the simulation"
         if any(0 <= s0 - m <= 6 * 60 for m in skipped):
-            cause = "injected: lunch bolus taken twice, then lunch skipped"
+            cause = f"injected: lunch bolus taken x{factor:g} by mistake, then lunch skipped"
         out.truth("hypoglycaemia", s0, e0, {
             "nadir_mg_dl": round(nadir, 1), "threshold_mg_dl": G.HYPO_MG_DL,
             "min_minutes": G.HYPO_MIN_MINUTES, "cause": cause,
-            "virtual_patient": p.virtual_patient, "hypo_day": hypo_day})
+            "virtual_patient": p.virtual_patient, "hypo_day": hypo_day,
+            "bolus_factor": factor if skipped else 1.0})
 
 
