@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hyperhealth.errors import InputError
+from hyperhealth.errors import InputError, NotFound
 from hyperhealth.ingest._base import IngestContext
-from hyperhealth.model import Observation, Quality
+from hyperhealth.model import Observation, Person, Quality
 from hyperhealth.model.codes import METRICS
 from hyperhealth.model.units import canonical_unit, normalise
 
@@ -171,3 +172,81 @@ def is_loinc(code: str) -> bool:
     (True, False)
     """
     return re.fullmatch(r"\d{1,7}-\d", code) is not None
+
+
+def checked_observations(
+    path: Path, ctx: IngestContext, pid: str, code: str, unit: str, t_us: np.ndarray,
+    raw: pd.Series, lines: np.ndarray, value_field: str, time_field: str,
+    tz_flags: int | np.ndarray, *, source: str, device: str = "",
+    span: timedelta | None = None, end_us: np.ndarray | None = None,
+    seen: list[np.ndarray], missing: frozenset[str] = frozenset(),
+) -> Iterator[Observation]:
+    """Reject bad times and values (with their line), yield the rest as observations.
+
+    Values whose text is in ``missing`` (such as ``NA``) are gaps, counted in
+    ``report.skipped`` rather than rejected.
+    """
+    values, ok = numeric(raw)
+    texts = raw.to_numpy(dtype=object)
+    if missing:
+        gap = ~ok & raw.str.strip().isin(missing).to_numpy()
+        if gap.any():
+            ctx.report.skipped["missing value"] += int(gap.sum())
+            keep0 = ~gap
+            values, ok, texts, t_us, lines = (values[keep0], ok[keep0], texts[keep0],
+                                              t_us[keep0], lines[keep0])
+            if isinstance(tz_flags, np.ndarray):
+                tz_flags = tz_flags[keep0]
+            if end_us is not None:
+                end_us = end_us[keep0]
+    bad_t = t_us == NAT_US
+    for i in np.flatnonzero(bad_t).tolist():
+        ctx.reject(where(path, int(lines[i])), time_field, "the time is not a valid date-time",
+                   "write it as YYYY-MM-DD HH:MM:SS (optionally with an offset such as +02:00)")
+    for i in np.flatnonzero(~ok & ~bad_t).tolist():
+        text = texts[i]
+        reason = "the value is empty" if text == "" else f"{text!r} is not a number"
+        ctx.reject(where(path, int(lines[i])), value_field, reason, "write a decimal number")
+    keep = ok & ~bad_t
+    if not keep.any():
+        return
+    if isinstance(tz_flags, np.ndarray):
+        tz_flags = tz_flags[keep]
+    t_us, values, lines = t_us[keep], values[keep], lines[keep]
+    end = end_us[keep] if end_us is not None else None
+    v, canon, flags, errs = normalise_many(code, values, unit)
+    for i, err in errs.items():
+        ctx.reject(where(path, int(lines[i])), value_field if err.field == "value"
+                   else err.field, err.message, err.hint)
+    good = ~np.isnan(v)
+    flags = flags | tz_flags
+    ctx.report.flagged += int(np.count_nonzero((flags[good] & int(Quality.IMPLAUSIBLE)) != 0))
+    seen.append(t_us[good])
+    yield from make_observations(pid, code, t_us[good], v[good], canon, flags[good],
+                                 source=source, device=device, t_end=span,
+                                 t_end_us=end[good] if end is not None else None)
+
+
+def warn_duplicates(ctx: IngestContext, path: Path, seen: dict[Any, list[np.ndarray]]) -> None:
+    dups = sum(count_duplicates(parts) for parts in seen.values())
+    if dups:
+        ctx.report.warnings.append(
+            f"{path.name}: {dups} readings repeat a timestamp already in the file; "
+            "the first of each was kept")
+
+
+def update_person(ctx: IngestContext, person_id: str, *, birth_date: date | None = None,
+                  sex_at_birth: str = "") -> None:
+    """Set demographics the file knows, keeping every other field of the stored person."""
+    if birth_date is None and sex_at_birth in ("", "unknown"):
+        return
+    try:
+        current = ctx.writer.store.person(person_id)
+    except NotFound:  # created by this file's transaction, so still all defaults
+        current = Person(id=person_id)
+    changes: dict[str, Any] = {}
+    if birth_date is not None:
+        changes["birth_date"] = birth_date
+    if sex_at_birth not in ("", "unknown"):
+        changes["sex_at_birth"] = sex_at_birth
+    ctx.writer.upsert_person(replace(current, **changes))

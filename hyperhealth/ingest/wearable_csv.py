@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -118,10 +118,10 @@ def _read_fitbit(path: Path, f: object, col: str, ctx: IngestContext) -> Iterato
             tz, tz_flag = F.zone_policy(ctx, pid)
             naive = pd.to_datetime(sub["datetime"], format=_FITBIT_TIME_FORMAT, errors="coerce")
             t_us = F.local_to_utc_us(naive, tz)
-            yield from _checked(path, ctx, pid, code, unit, t_us, sub[col], lines[rows],
-                                col, "datetime", tz_flag, source="fitbit", span=span,
-                                seen=seen.setdefault(pid, []))
-    _warn_duplicates(ctx, path, seen)
+            yield from F.checked_observations(
+                path, ctx, pid, code, unit, t_us, sub[col], lines[rows], col, "datetime",
+                tz_flag, source="fitbit", span=span, seen=seen.setdefault(pid, []))
+    F.warn_duplicates(ctx, path, seen)
 
 
 def _read_generic(path: Path, f: object, ctx: IngestContext) -> Iterator[Record]:
@@ -154,56 +154,11 @@ def _read_generic(path: Path, f: object, ctx: IngestContext) -> Iterator[Record]
             if (sub["end_time"] != "").any():
                 end_us, _ = F.parse_times_us(sub["end_time"], tz)
             flags = np.where(has_off, 0, int(tz_flag))
-            yield from _checked(path, ctx, pid, code, unit, t_us, sub["value"], lines[idx],
-                                "value", "time", flags, source="wearable_csv", device=device,
-                                end_us=end_us, seen=seen.setdefault((pid, code, device), []))
-    _warn_duplicates(ctx, path, seen)
-
-
-def _checked(
-    path: Path, ctx: IngestContext, pid: str, code: str, unit: str, t_us: np.ndarray,
-    raw: pd.Series, lines: np.ndarray, value_field: str, time_field: str,
-    tz_flags: int | np.ndarray, *, source: str, device: str = "",
-    span: timedelta | None = None, end_us: np.ndarray | None = None,
-    seen: list[np.ndarray],
-) -> Iterator[Record]:
-    """Reject bad times and values (with their line), yield the rest as observations."""
-    values, ok = F.numeric(raw)
-    bad_t = t_us == F.NAT_US
-    texts = raw.to_numpy(dtype=object)
-    for i in np.flatnonzero(bad_t).tolist():
-        ctx.reject(F.where(path, int(lines[i])), time_field, "the time is not a valid date-time",
-                   "write it as YYYY-MM-DD HH:MM:SS (optionally with an offset such as +02:00)")
-    for i in np.flatnonzero(~ok & ~bad_t).tolist():
-        text = texts[i]
-        reason = "the value is empty" if text == "" else f"{text!r} is not a number"
-        ctx.reject(F.where(path, int(lines[i])), value_field, reason, "write a decimal number")
-    keep = ok & ~bad_t
-    if not keep.any():
-        return
-    if isinstance(tz_flags, np.ndarray):
-        tz_flags = tz_flags[keep]
-    t_us, values, lines = t_us[keep], values[keep], lines[keep]
-    end = end_us[keep] if end_us is not None else None
-    v, canon, flags, errs = F.normalise_many(code, values, unit)
-    for i, err in errs.items():
-        ctx.reject(F.where(path, int(lines[i])), value_field if err.field == "value"
-                   else err.field, err.message, err.hint)
-    good = ~np.isnan(v)
-    flags = flags | tz_flags
-    ctx.report.flagged += int(np.count_nonzero((flags[good] & 1) != 0))
-    seen.append(t_us[good])
-    yield from F.make_observations(pid, code, t_us[good], v[good], canon, flags[good],
-                                   source=source, device=device, t_end=span,
-                                   t_end_us=end[good] if end is not None else None)
-
-
-def _warn_duplicates(ctx: IngestContext, path: Path, seen: dict[Any, list[np.ndarray]]) -> None:
-    dups = sum(F.count_duplicates(parts) for parts in seen.values())
-    if dups:
-        ctx.report.warnings.append(
-            f"{path.name}: {dups} readings repeat a timestamp already in the file; "
-            "the first of each was kept")
+            yield from F.checked_observations(
+                path, ctx, pid, code, unit, t_us, sub["value"], lines[idx], "value", "time",
+                flags, source="wearable_csv", device=device, end_us=end_us,
+                seen=seen.setdefault((pid, code, device), []))
+    F.warn_duplicates(ctx, path, seen)
 
 
 ADAPTER = WearableCsvAdapter()
