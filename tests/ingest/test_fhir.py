@@ -191,7 +191,7 @@ def test_an_invalid_resource_is_rejected_with_its_place(sqlite_store: Store, syn
 
 def test_official_r4_examples(sqlite_store: Store, shared_data: Path) -> None:
     ex = shared_data / "fhir" / "r4-examples"
-    files = sorted(ex.glob("Observation-*.json")) + [ex / "Patient-example.json"]
+    files = [*sorted(ex.glob("Observation-*.json")), ex / "Patient-example.json"]
     reps = {Path(r.path).name: r for r in ingest_paths(sqlite_store, files)}
     # every file is read; each resource is either imported or rejected with a reason
     for name, rep in reps.items():
