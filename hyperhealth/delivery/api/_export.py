@@ -43,14 +43,17 @@ def export_person(person_id: str, store: StoreDep) -> Response:
     200: {"content": {FHIR_NDJSON: {}}, "description": "one FHIR resource per line"},
     **responses(501)}, summary="Export everyone as FHIR NDJSON")
 def export_ndjson(store: StoreDep) -> StreamingResponse:
-    """Every person's resources, one JSON resource per line, streamed person by person."""
-    return StreamingResponse(_lines(store, _exporter()), media_type=FHIR_NDJSON)
+    """Every person's resources, one FHIR R4 resource per line, streamed person by person."""
+    try:
+        from hyperhealth.delivery.fhir import person_resources
+    except ImportError as exc:
+        raise ApiError(501, "Not available", f"FHIR export is not installed in this build ({exc})",
+                       where="hyperhealth.delivery.fhir",
+                       fix="install a build of hyperhealth that includes it") from None
+    return StreamingResponse(_lines(store, person_resources), media_type=FHIR_NDJSON)
 
 
-def _lines(store: Store, export_bundle: Any) -> Iterator[bytes]:
+def _lines(store: Store, person_resources: Any) -> Iterator[bytes]:
     for p in store.persons():
-        bundle = export_bundle(store, p.id)
-        for entry in bundle.get("entry") or []:
-            res = entry.get("resource")
-            if res is not None:
-                yield orjson.dumps(res) + b"\n"
+        for res in person_resources(store, p.id):
+            yield res.model_dump_json(exclude_none=True).encode() + b"\n"

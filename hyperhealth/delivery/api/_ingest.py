@@ -53,17 +53,21 @@ async def ingest_device(
              400, 404, 413, 501)}, summary="Ingest a FHIR R4 Bundle")
 async def ingest_fhir(request: Request, store: StoreDep, person: PersonQ = None,
                       tz: TzQ = None) -> JSONResponse:
-    """A FHIR R4 Bundle (``application/fhir+json`` or ``application/json``)."""
+    """A FHIR R4 Bundle, or a single resource (``application/fhir+json`` or JSON).
+
+    A bundle whose content was imported before is answered with 200 and ``already_imported``.
+    """
     try:
         from hyperhealth.ingest.fhir import ingest_bundle
     except ImportError as exc:
         raise _missing("FHIR ingestion", "hyperhealth.ingest.fhir", exc) from None
     bundle = await read_json_body(request, request.app.state.fhir_body_limit, "FHIR Bundle")
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        got = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
-        raise ApiError(422, "Not a Bundle", f"the body is a {got!s}, not a FHIR Bundle",
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("resourceType"), str):
+        got = "an object without resourceType" if isinstance(bundle, dict) \
+            else f"a JSON {type(bundle).__name__}"
+        raise ApiError(422, "Not FHIR", f"the body is {got}, not a FHIR resource",
                        where="body.resourceType",
-                       fix='send a resource with "resourceType": "Bundle"')
+                       fix='send a FHIR R4 Bundle: {"resourceType": "Bundle", "entry": [...]}')
     report = await _run(ingest_bundle, store, bundle, options=_options(person, tz))
     return _answer(report)
 
@@ -96,6 +100,8 @@ def outcome(report: dict[str, Any]) -> tuple[int, str, str]:
     >>> outcome({"read": {"rejected": 2}, "rejects": [{}, {}], "error": ""})[:2]
     (422, 'rejected')
     """
+    if report.get("already_imported"):
+        return 200, "stored", "this content was imported before; nothing new was stored"
     read = report.get("read") or {}
     n_rejected = max(int(read.get("rejected", 0)), len(report.get("rejects") or []))
     n_ok = sum(int(v) for k, v in read.items() if k != "rejected")
@@ -103,12 +109,16 @@ def outcome(report: dict[str, Any]) -> tuple[int, str, str]:
         return 422, "rejected", (f"nothing was stored: {report['error']}; fix it and send the "
                                  "whole payload again")
     if n_rejected and not n_ok:
-        return 422, "rejected", (f"all {n_rejected} records were rejected; see rejects for "
+        return 422, "rejected", (f"all {_records(n_rejected)} were rejected; see rejects for "
                                  "where and why, fix them and send again")
     if n_rejected:
-        return 207, "partial", (f"{n_ok} records accepted, {n_rejected} rejected; the accepted "
+        return 207, "partial", (f"{_records(n_ok)} accepted, {n_rejected} rejected; the accepted "
                                 "ones are stored, fix the rejects and send only those again")
-    return 200, "stored", f"{n_ok} records accepted"
+    return 200, "stored", f"{_records(n_ok)} accepted"
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
 
 
 def _answer(report: Any) -> JSONResponse:
