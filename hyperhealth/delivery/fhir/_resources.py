@@ -126,12 +126,12 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 # -- Patient --------------------------------------------------------------------------------
 def patient(p: Person, fhir_id: str) -> Patient:
     ident = dict(p.identity)
-    ext = []
+    ext: list[dict[str, Any]] = []
     for kind, text in (("race", p.race), ("ethnicity", p.ethnicity)):
         if text:
             ext.append({"url": f"{US_CORE}us-core-{kind}",
                         "extension": [{"url": "text", "valueString": text}]})
-    identifiers = [{"system": PERSON_ID_SYSTEM, "value": p.id}]
+    identifiers: list[dict[str, Any]] = [{"system": PERSON_ID_SYSTEM, "value": p.id}]
     if ident.get("mrn"):
         identifiers.append({"type": {"coding": [_coding(TERMINOLOGY + "v2-0203", "MR")]},
                             "value": ident["mrn"]})
