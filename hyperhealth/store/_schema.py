@@ -61,9 +61,12 @@ devices = sa.Table(
     sa.Column("registered_us", TIME_US, nullable=False),
 )
 
+# The natural key is the primary key and there is no surrogate id: one B-tree per row instead of
+# a table plus a unique index. On SQLite the table is clustered by that key (WITHOUT ROWID), so a
+# timeline (person, code, t range) reads neighbouring rows of one tree with their values;
+# ingest and re-import maintain one tree. Measured in benchmarks/bench_store.py.
 observations = sa.Table(
     "observations", metadata,
-    sa.Column("pk", PK, primary_key=True, autoincrement=True),
     _person_fk(),
     sa.Column("code", sa.String(64), nullable=False),
     sa.Column("t", TIME_US, nullable=False),
@@ -80,8 +83,9 @@ observations = sa.Table(
     sa.Column("category", sa.String(40), nullable=False),
     sa.Column("flags", sa.Integer, nullable=False),
     # natural key; its prefix (person, code, t) is the timeline index
-    sa.UniqueConstraint("person_pk", "code", "t", "system", "source", "device", "record_id",
-                        name="uq_observations_natural"),
+    sa.PrimaryKeyConstraint("person_pk", "code", "t", "system", "source", "device", "record_id",
+                            name="pk_observations"),
+    sqlite_with_rowid=False,
 )
 
 conditions = sa.Table(

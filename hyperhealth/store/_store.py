@@ -220,33 +220,29 @@ class Store:
         with self.engine.connect() as conn:
             pk = self._pk(conn, person_id)
             cond = [o.c.person_pk == pk, o.c.code == code, o.c.value.is_not(None)]
-            lo, hi = conn.execute(sa.select(sa.func.min(o.c.t), sa.func.max(o.c.t))
-                                  .where(*cond)).one()
-            if lo is None:
-                return _empty_series()
-            t0 = to_us(start) if start is not None else lo
-            t1 = to_us(end) if end is not None else hi + 1
-            cond += [o.c.t >= t0, o.c.t < t1]
-            n = conn.execute(sa.select(sa.func.count()).where(*cond)).scalar_one() \
-                if max_points else 0
-            if max_points and n > max_points:
-                bucket = max(1, -(-(t1 - t0) // max_points))
-                b = ((o.c.t - t0) // bucket).label("b")
-                q = (sa.select(b, sa.func.avg(o.c.value), sa.func.min(o.c.value),
-                               sa.func.max(o.c.value), sa.func.count())
-                     .where(*cond).group_by(b).order_by(b))
-                rows = conn.execute(q).all()
-                arr = np.array(rows, dtype=float).reshape(-1, 5)
-                return Series(t_us=(t0 + arr[:, 0].astype(np.int64) * bucket + bucket // 2),
-                              value=arr[:, 1], vmin=arr[:, 2], vmax=arr[:, 3],
-                              n=arr[:, 4].astype(np.int64), bucket_us=bucket)
+            t0 = to_us(start) if start is not None else None
+            t1 = to_us(end) if end is not None else None
+            if t0 is not None:
+                cond.append(o.c.t >= t0)
+            if t1 is not None:
+                cond.append(o.c.t < t1)
+            # count only as far as max_points + 1: that decides raw or downsampled, cheaply
+            if max_points and _count_upto(conn, cond, max_points + 1) > max_points:
+                # bucket edges need both ends; each missing end is one index probe
+                if t0 is None:
+                    t0 = conn.execute(sa.select(o.c.t).where(*cond).order_by(o.c.t)
+                                      .limit(1)).scalar_one()
+                if t1 is None:
+                    t1 = conn.execute(sa.select(o.c.t).where(*cond).order_by(o.c.t.desc())
+                                      .limit(1)).scalar_one() + 1
+                return _downsample(conn, cond, t0, t1, max_points)
             q = sa.select(o.c.t, o.c.value).where(*cond).order_by(o.c.t)
             # the driver's plain tuples: ~5x faster than Row objects for long series
-            cur = conn.execute(q.execution_options(yield_per=None)).cursor
+            cur = conn.execute(q).cursor
             raw = cur.fetchall() if cur is not None else []
-        arr = np.array(raw, dtype=float).reshape(-1, 2)
-        t = arr[:, 0].astype(np.int64)
-        v = arr[:, 1]
+        arr = np.fromiter(raw, dtype=_TV, count=len(raw))
+        t = np.ascontiguousarray(arr["t"])
+        v = np.ascontiguousarray(arr["v"])
         return Series(t_us=t, value=v, vmin=v, vmax=v, n=np.ones(len(v), dtype=np.int64),
                       bucket_us=0)
 
@@ -390,7 +386,7 @@ class Writer:
     def __init__(self, store: Store, conn: sa.Connection) -> None:
         self.store = store
         self.conn = conn
-        self._stage_ready = False
+        self._stage_types: list[int] | None = None  # PostgreSQL staging table column types
 
     # -- persons and links -------------------------------------------------------------------
     def upsert_person(self, person: Person) -> str:
@@ -491,13 +487,20 @@ class Writer:
         if self.store.dialect == "postgresql":
             raw = self.conn.connection.driver_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
-                if not self._stage_ready:
+                if self._stage_types is None:
+                    # a temp table lives as long as the pooled connection: create it if absent
+                    # (a rolled-back transaction takes its CREATE and its rows with it)
                     cur.execute(
                         "CREATE TEMP TABLE IF NOT EXISTS _obs_stage AS "
                         f"SELECT {cols} FROM observations WITH NO DATA")
                     cur.execute("TRUNCATE _obs_stage")
-                    self._stage_ready = True
-                with cur.copy(f"COPY _obs_stage ({cols}) FROM STDIN") as copy:
+                    cur.execute("SELECT atttypid FROM pg_attribute WHERE attrelid = "
+                                "'_obs_stage'::regclass AND attnum > 0 AND NOT attisdropped "
+                                "ORDER BY attnum")
+                    self._stage_types = [int(r[0]) for r in cur.fetchall()]
+                # binary COPY: about a third less client time than text for the same rows
+                with cur.copy(f"COPY _obs_stage ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(self._stage_types)
                     for r in rows:
                         copy.write_row(r)
                 cur.execute(f"INSERT INTO observations ({cols}) SELECT {cols} FROM _obs_stage "
@@ -638,8 +641,34 @@ def _observation(person_id: str, r: Any) -> Observation:
     )
 
 
-def _empty_series() -> Series:
-    e = np.array([], dtype=float)
-    return Series(np.array([], dtype=np.int64), e, e, e, np.array([], dtype=np.int64), 0)
+# fetched rows go straight into numpy records: about twice as fast as np.array(list of tuples)
+_TV = np.dtype([("t", np.int64), ("v", np.float64)])
+_BUCKET = np.dtype([("b", np.int64), ("mean", np.float64), ("min", np.float64),
+                    ("max", np.float64), ("n", np.int64)])
+
+
+def _count_upto(conn: sa.Connection, cond: list[Any], limit: int) -> int:
+    """How many observations match, counting no further than ``limit``."""
+    o = S.observations
+    sub = sa.select(o.c.t).where(*cond).limit(limit).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one())
+
+
+def _downsample(conn: sa.Connection, cond: list[Any], t0: int, t1: int,
+                max_points: int) -> Series:
+    """Mean, min, max and count per time bucket, computed by the database."""
+    o = S.observations
+    bucket = max(1, -(-(t1 - t0) // max_points))
+    b = ((o.c.t - t0) // bucket).label("b")
+    q = (sa.select(b, sa.func.avg(o.c.value), sa.func.min(o.c.value), sa.func.max(o.c.value),
+                   sa.func.count())
+         .where(*cond).group_by(b).order_by(b))
+    cur = conn.execute(q).cursor
+    raw = cur.fetchall() if cur is not None else []
+    arr = np.fromiter(raw, dtype=_BUCKET, count=len(raw))
+    return Series(t_us=t0 + arr["b"] * bucket + bucket // 2,
+                  value=np.ascontiguousarray(arr["mean"]), vmin=np.ascontiguousarray(arr["min"]),
+                  vmax=np.ascontiguousarray(arr["max"]), n=np.ascontiguousarray(arr["n"]),
+                  bucket_us=bucket)
 
 

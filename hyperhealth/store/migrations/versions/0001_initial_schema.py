@@ -185,7 +185,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('person_pk', 'source', 'record_id', 'code', 'start', name='uq_medications_natural')
     )
     op.create_table('observations',
-    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('person_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('t', sa.BigInteger(), nullable=False),
@@ -202,8 +201,8 @@ def upgrade() -> None:
     sa.Column('category', sa.String(length=40), nullable=False),
     sa.Column('flags', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['person_pk'], ['persons.pk'], name=op.f('fk_observations_person_pk_persons'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('pk', name=op.f('pk_observations')),
-    sa.UniqueConstraint('person_pk', 'code', 't', 'system', 'source', 'device', 'record_id', name='uq_observations_natural')
+    sa.PrimaryKeyConstraint('person_pk', 'code', 't', 'system', 'source', 'device', 'record_id', name='pk_observations'),
+    sqlite_with_rowid=False
     )
     op.create_table('person_links',
     sa.Column('source', sa.String(length=64), nullable=False),
