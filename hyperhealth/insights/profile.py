@@ -112,8 +112,8 @@ def build_profile(store: Store, person_id: str, *, days: int = 14) -> Profile:
     tz = ZoneInfo(person.tz)
     coverage = [_coverage(store, person_id, s.code, s.system, s.unit, s.count, s.first, s.last)
                 for s in store.streams(person_id)]
-    daily = {c.code: _daily(store, person_id, c, tz, days) for c in coverage if c.continuous
-             or c.count >= days}
+    daily = {c.code: _daily(store, person_id, c, tz, days) for c in coverage
+             if c.continuous or c.code in SUMMED_CODES or c.count >= days}
     latest = store.latest_observations(person_id)
     events = store.lifestyle_events(person_id)
     prof = Profile(
@@ -138,7 +138,9 @@ def build_profile(store: Store, person_id: str, *, days: int = 14) -> Profile:
 def _coverage(store: Store, person_id: str, code: str, system: str, unit: str, count: int,
               first: datetime, last: datetime) -> Coverage:
     median = _median_interval(store, person_id, code)
-    continuous = median is not None and median <= CONTINUOUS_MAX_INTERVAL.total_seconds()
+    # counts (steps) are often sent only for active minutes: a silence there means "no steps"
+    continuous = (median is not None and median <= CONTINUOUS_MAX_INTERVAL.total_seconds()
+                  and code not in SUMMED_CODES)
     gaps = _gaps(store, person_id, code) if continuous else []
     m = METRICS.get(code)
     return Coverage(code, m.display if m else _display(store, person_id, code), unit, count,

@@ -91,4 +91,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
                                                           "ingest into the store"]
     assert len(summary["persons"]) == 2
     assert all(p["readings"] > 1000 for p in summary["persons"])
-    assert len(list((tmp_path / "exports").glob("*.fhir.json"))) == 2
+    exported = list((tmp_path / "exports").glob("*.fhir.json"))
+    assert [f.name for f in exported] == [f"{summary['persons'][0]['person']}.fhir.json"]
+    bundle = json.loads(exported[0].read_text())
+    assert len(bundle["entry"]) > 1000  # the person's minute-level readings are in it
