@@ -316,21 +316,32 @@ def test_ingest_fhir_body_checks(sqlite_store: Store) -> None:
         assert sqlite_store.persons() == []
 
 
+def _message(mid: str, *values: float, hour: int = 0) -> dict[str, Any]:
+    return {"schema": "hyperhealth.device/1", "message_id": mid,
+            "device": {"id": "watch-1", "kind": "watch"}, "person": "p-bob",
+            "readings": [{"metric": "heart_rate", "t": f"2024-06-01T{hour:02d}:0{i}:00Z",
+                          "value": v, "unit": "bpm"} for i, v in enumerate(values)]}
+
+
 def test_ingest_device_then_read_back(client: TestClient) -> None:
-    device_json = pytest.importorskip("hyperhealth.ingest.device_json",
-                                      reason="device JSON ingest not written yet")
-    assert callable(device_json.ingest_messages)
-    msg = {"schema": "hyperhealth.device/1", "device": "watch-1", "person": "p-bob",
-           "message_id": "m-1",
-           "readings": [{"t": "2024-06-01T00:00:00Z", "code": "8867-4", "value": 64,
-                         "unit": "/min"},
-                        {"t": "2024-06-01T00:01:00Z", "code": "8867-4", "value": 66,
-                         "unit": "/min"}]}
-    r = client.post("/api/ingest/device", json=msg)
+    pytest.importorskip("hyperhealth.ingest.device_json",
+                        reason="device JSON ingest not written yet")
+    r = client.post("/api/ingest/device", json=_message("m-1", 64, 66))
     assert r.status_code == 200, r.text
-    assert r.json()["outcome"] == "stored"
+    assert r.json()["outcome"] == "stored" and r.json()["added"]["observations"] == 2
     s = client.get("/api/persons/p-bob/observations", params={"code": "8867-4"}).json()
     assert s["points"]["value"] == [64.0, 66.0]
+    assert s["unit"] == "/min"
+    # a redelivery is fine (200), a partly bad batch is 207, an all-bad one 422
+    assert client.post("/api/ingest/device", json=_message("m-1", 64, 66)).status_code == 200
+    part = client.post("/api/ingest/device", json=[_message("m-2", 70, 0, hour=1)])
+    assert part.status_code == 207, part.text
+    (rej,) = part.json()["rejects"]
+    assert "m-2" in rej["where"] and rej["field"] == "value"
+    bad = client.post("/api/ingest/device", json=_message("m-3", 0, 400))
+    assert bad.status_code == 422 and bad.json()["outcome"] == "rejected", bad.text
+    s = client.get("/api/persons/p-bob/observations", params={"code": "8867-4"}).json()
+    assert s["points"]["value"] == [64.0, 66.0, 70.0]
 
 
 def test_ingest_device_size_limit(sqlite_store: Store) -> None:

@@ -15,6 +15,9 @@ from fastapi.responses import JSONResponse
 from hyperhealth.delivery.api._deps import StoreDep, read_json_body
 from hyperhealth.delivery.api._errors import ApiError, responses
 from hyperhealth.delivery.api._models import IngestOut
+from hyperhealth.ingest._base import KIND
+
+_RECORD_KINDS = frozenset(KIND.values())
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 
@@ -32,8 +35,9 @@ TzQ = Annotated[str | None, Query(description="IANA zone for times given without
 async def ingest_device(
     request: Request,
     store: StoreDep,
-    device_id: Annotated[str | None, Query(description="the sending device, when the message "
-                                                       "does not name it")] = None,
+    device_id: Annotated[str | None, Query(description=(
+        "the device this request comes from; messages that name another device are "
+        "rejected"))] = None,
     person: PersonQ = None,
     tz: TzQ = None,
 ) -> JSONResponse:
@@ -97,14 +101,15 @@ def outcome(report: dict[str, Any]) -> tuple[int, str, str]:
     (200, 'stored')
     >>> outcome({"read": {"observations": 2, "rejected": 1}, "rejects": [{}], "error": ""})[:2]
     (207, 'partial')
-    >>> outcome({"read": {"rejected": 2}, "rejects": [{}, {}], "error": ""})[:2]
+    >>> outcome({"read": {"messages": 1, "rejected": 2}, "rejects": [{}, {}], "error": ""})[:2]
     (422, 'rejected')
     """
     if report.get("already_imported"):
         return 200, "stored", "this content was imported before; nothing new was stored"
     read = report.get("read") or {}
     n_rejected = max(int(read.get("rejected", 0)), len(report.get("rejects") or []))
-    n_ok = sum(int(v) for k, v in read.items() if k != "rejected")
+    # only record kinds count (a report also counts e.g. the messages that carried them)
+    n_ok = sum(int(v) for k, v in read.items() if k in _RECORD_KINDS)
     if report.get("error"):
         return 422, "rejected", (f"nothing was stored: {report['error']}; fix it and send the "
                                  "whole payload again")
