@@ -269,6 +269,8 @@ class _Batch:
             if whole or not isinstance(item, dict):
                 rest, msg = whole[0] if whole else ((), "not a JSON object")
                 field = ".".join(str(x) for x in rest)
+                if field == "schema" and isinstance(item, dict) and "schema" in item:
+                    msg = f"unsupported schema {item['schema']!r}; this server reads {SCHEMA}"
                 more = f" (and {len(whole) - 1} more problems)" if len(whole) > 1 else ""
                 self.ctx.reject(label, field, _reason(field, msg) + more,
                                 f"the whole message was not stored; {_HINT}")
@@ -304,8 +306,8 @@ class _Batch:
         dev = m.device.id
         if device_id is not None and dev != device_id:
             ctx.reject(label, "device.id", f"the message names device {dev!r} but was sent by "
-                       f"device {device_id!r}", "a device may only send its own messages "
-                       "(on MQTT: publish to hyperhealth/<its device id>/readings)")
+                       f"device {device_id!r}", "a device may only send its own messages; on "
+                       "MQTT it publishes to hyperhealth/<its device id>/readings")
             return
         person = self._person(m, label)
         if person is None:

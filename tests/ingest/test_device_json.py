@@ -51,7 +51,7 @@ def db(sqlite_store: Store) -> Store:
 
 
 def test_stores_readings_and_is_idempotent(store: Store) -> None:
-    """Both backends: readings land once; a redelivered message and a re-sent reading add nothing."""
+    """Both backends: readings land once; a redelivered message or re-sent reading adds nothing."""
     add_person(store)
     first = ingest_messages(store, message())
     assert first.ok and first.added["observations"] == 2 and not first.rejects
