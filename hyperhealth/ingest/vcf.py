@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hyperhealth.errors import InputError
-from hyperhealth.ingest._base import IngestContext, Record
+from hyperhealth.ingest._base import IngestContext, Record, open_text
 from hyperhealth.ingest._driver import sha256_file
 from hyperhealth.model import GenotypeUpload
 
@@ -139,14 +139,26 @@ def read_header(path: Path) -> VcfHeader:
             elif line.startswith(("##reference=", "##assembly=")):
                 key, _, value = line[2:].partition("=")
                 texts.append((key, value))
-        seen = _check_records(vcf, path, len(lines))
+        header_lines = _file_header_lines(path)
+        seen = _check_records(vcf, path, header_lines)
     finally:
         vcf.close()
     build, evidence = _build(lengths, texts)
     if not contigs:  # no ##contig lines: take the names from the records checked
         contigs = seen
     prefix = bool(contigs) and all(c.lower().startswith("chr") for c in contigs)
-    return VcfHeader(samples, tuple(contigs), build, evidence, prefix, len(lines))
+    return VcfHeader(samples, tuple(contigs), build, evidence, prefix, header_lines)
+
+
+def _file_header_lines(path: Path) -> int:
+    """Header lines as in the file (htslib's own header text may add lines, e.g. PASS)."""
+    n = 0
+    with open_text(path) as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            n += 1
+    return n
 
 
 def _check_records(vcf: Any, path: Path, header_lines: int) -> list[str]:
