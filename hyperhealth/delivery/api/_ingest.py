@@ -114,8 +114,8 @@ def outcome(report: dict[str, Any]) -> tuple[int, str, str]:
         return 422, "rejected", (f"nothing was stored: {report['error']}; fix it and send the "
                                  "whole payload again")
     if n_rejected and not n_ok:
-        return 422, "rejected", (f"all {_records(n_rejected)} were rejected; see rejects for "
-                                 "where and why, fix them and send again")
+        return 422, "rejected", (f"nothing was stored: {_records(n_rejected)} rejected; see "
+                                 "rejects for where and why, fix them and send again")
     if n_rejected:
         return 207, "partial", (f"{_records(n_ok)} accepted, {n_rejected} rejected; the accepted "
                                 "ones are stored, fix the rejects and send only those again")
