@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import ClassVar
 
+from hyperhealth.errors import InputError
 from hyperhealth.ingest._base import IngestContext, Record, open_text
 from hyperhealth.ingest._csv_fast import update_person
 from hyperhealth.model import LifestyleEvent, LifestyleKind, Quality, codes
@@ -77,7 +78,13 @@ class AppleHealthAdapter:
 
     def read(self, path: Path, ctx: IngestContext) -> Iterator[Record]:
         reader = _ExportReader(path, ctx)
-        yield from reader.run()
+        try:
+            yield from reader.run()
+        except ET.ParseError as err:  # a cut or damaged export: the whole file is refused
+            line = err.position[0]
+            raise InputError(f"the XML is broken ({err.msg})", where=f"{path.name}:{line}",
+                             hint="export again from the Health app (Profile > Export All "
+                                  "Health Data) and unzip the whole archive") from err
 
 
 class _ExportReader:

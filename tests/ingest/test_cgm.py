@@ -59,7 +59,7 @@ def test_iglu_files_import_and_agree_with_pandas(shared_data: Path, sqlite_store
     meal_pid = sqlite_store.find_person("iglu", "2133-018")
     assert meal_pid is not None
     ev = sqlite_store.lifestyle_events(meal_pid)
-    assert [(e.kind, e.details["description"]) for e in ev][0] == (LifestyleKind.MEAL, "PB 1")
+    assert (ev[0].kind, ev[0].details["description"]) == (LifestyleKind.MEAL, "PB 1")
     assert ev[0].start == datetime(2017, 3, 15, 14, 40, tzinfo=UTC)
 
     before = sqlite_store.counts()
@@ -134,7 +134,7 @@ def test_dexcom_clarity_export(store: Store, tmp_path: Path, unit: str) -> None:
     links = store.person_links(pid)
     assert links[0][0] == "dexcom" and "Jane" not in links[0][1]  # the name is not stored
     egv = store.observations(pid, "99504-3")
-    assert [o.t for o in egv][0] == datetime(2023, 5, 1, 13, 0, tzinfo=UTC)  # CDT = UTC-5
+    assert egv[0].t == datetime(2023, 5, 1, 13, 0, tzinfo=UTC)  # CDT = UTC-5
     first = 104.0 if unit == "mg/dL" else pytest.approx(5.8 * 18.0156)
     assert egv[0].value == first and egv[0].unit == "mg/dL" and egv[0].device == "8XYZ12"
     assert (egv[1].value, egv[1].value_text) == (40.0, "Low")

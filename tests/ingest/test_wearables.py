@@ -226,7 +226,7 @@ def test_truncated_gzip_stores_nothing(sqlite_store: Store, tmp_path: Path) -> N
 
 
 def test_sniff_and_aliases(tmp_path: Path) -> None:
-    assert ADAPTER.sniff(tmp_path / "a.csv.gz", ",user,datetime,heartrate\n0,A,2020-01-01 00:00:00,60")
+    assert ADAPTER.sniff(tmp_path / "a.csv.gz", ",user,datetime,heartrate\n0,A,2020-01-01,6")
     assert ADAPTER.sniff(tmp_path / "b.txt", "user,datetime,steps\n")
     assert ADAPTER.sniff(tmp_path / "c.csv", "\ufefftime,metric,value,unit,device\n")
     assert not ADAPTER.sniff(tmp_path / "d.csv", '"","id","time","gl"\n')
