@@ -84,7 +84,10 @@ class IngestReport:
 
     @property
     def duplicates(self) -> Counter[str]:
-        return self.read - self.added
+        """Records read that were already stored (rejected records are not duplicates)."""
+        dup = self.read - self.added
+        del dup["rejected"]
+        return dup
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
