@@ -236,10 +236,7 @@ class Store:
                     t1 = conn.execute(sa.select(o.c.t).where(*cond).order_by(o.c.t.desc())
                                       .limit(1)).scalar_one() + 1
                 return _downsample(conn, cond, t0, t1, max_points)
-            q = sa.select(o.c.t, o.c.value).where(*cond).order_by(o.c.t)
-            # the driver's plain tuples: ~5x faster than Row objects for long series
-            cur = conn.execute(q).cursor
-            raw = cur.fetchall() if cur is not None else []
+            raw = _fetch_points(conn, pk, code, t0, t1)
         arr = np.fromiter(raw, dtype=_TV, count=len(raw))
         t = np.ascontiguousarray(arr["t"])
         v = np.ascontiguousarray(arr["v"])
@@ -645,6 +642,35 @@ def _observation(person_id: str, r: Any) -> Observation:
 _TV = np.dtype([("t", np.int64), ("v", np.float64)])
 _BUCKET = np.dtype([("b", np.int64), ("mean", np.float64), ("min", np.float64),
                     ("max", np.float64), ("n", np.int64)])
+
+
+def _fetch_points(conn: sa.Connection, pk: int, code: str, t0: int | None,
+                  t1: int | None) -> list[tuple[int, float]]:
+    """``(t, value)`` rows of one stream in time order, as the driver's plain tuples.
+
+    The driver's cursor skips SQLAlchemy's Row objects (~5x faster for long series); on
+    PostgreSQL binary results also save parsing numbers from text (~30% of the fetch).
+    """
+    pg = conn.dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    sql = (f"SELECT t, value FROM observations WHERE person_pk = {mark} AND code = {mark} "
+           "AND value IS NOT NULL")
+    params: list[Any] = [pk, code]
+    if t0 is not None:
+        sql += f" AND t >= {mark}"
+        params.append(t0)
+    if t1 is not None:
+        sql += f" AND t < {mark}"
+        params.append(t1)
+    sql += " ORDER BY t"
+    driver: Any = conn.connection.driver_connection
+    cur = driver.cursor(binary=True) if pg else driver.cursor()
+    try:
+        cur.execute(sql, params)
+        rows: list[tuple[int, float]] = cur.fetchall()
+        return rows
+    finally:
+        cur.close()
 
 
 def _count_upto(conn: sa.Connection, cond: list[Any], limit: int) -> int:
