@@ -25,7 +25,7 @@ import pandas as pd
 
 from hyperhealth.errors import InputError, NotFound
 from hyperhealth.ingest._base import IngestContext
-from hyperhealth.model import Observation, Person, Quality
+from hyperhealth.model import LOINC, Observation, Person, Quality
 from hyperhealth.model.codes import METRICS
 from hyperhealth.model.units import canonical_unit, normalise
 
@@ -119,10 +119,10 @@ def make_observations(
     cat = m.category if m is not None else ""
     ts = to_datetimes(t_us)
     vals = values.tolist()
-    fl: list[Quality] | None = None
-    if flags.any():
-        as_flag = {f: Quality(f) for f in np.unique(flags).tolist()}  # one enum per distinct
-        fl = [as_flag[f] for f in flags.tolist()]
+    distinct = np.unique(flags).tolist()
+    as_flag = {f: Quality(f) for f in distinct}  # one enum object per distinct bit set
+    fl = [as_flag[distinct[0]]] * len(ts) if len(distinct) == 1 \
+        else [as_flag[f] for f in flags.tolist()]
     ends: list[Any]
     if t_end_us is not None:
         valid = t_end_us != NAT_US
@@ -135,10 +135,10 @@ def make_observations(
         ends = to_datetimes(t_us + t_end // timedelta(microseconds=1))
     else:
         ends = [None] * len(ts)
-    none = Quality.NONE
-    for i, (t, v, e) in enumerate(zip(ts, vals, ends, strict=True)):
-        yield Observation(person_id, code, t, v, unit, t_end=e, category=cat, source=source,
-                          device=device, flags=fl[i] if fl is not None else none)
+    # positional arguments: this loop runs once per reading (millions per file)
+    for t, v, e, f in zip(ts, vals, ends, fl, strict=True):
+        yield Observation(person_id, code, t, v, unit, LOINC, e, "", "", "", cat, source,
+                          device, "", f)
 
 
 def numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
