@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NotRequired
 
@@ -71,13 +71,15 @@ from hyperhealth.model.codes import (
     DIASTOLIC_BP,
     HEART_RATE,
     HRV_SDNN,
+    INF,
+    METRICS,
     RESTING_HEART_RATE,
     SPO2,
     STEPS,
     SYSTOLIC_BP,
 )
-from hyperhealth.model.time import from_us, to_us
-from hyperhealth.model.units import MOLAR_TO_MASS_CODE
+from hyperhealth.model.time import EPOCH, from_us
+from hyperhealth.model.units import MOLAR_TO_MASS_CODE, canonical_unit
 from hyperhealth.store import Store
 
 SCHEMA = "hyperhealth.device/1"
@@ -219,6 +221,8 @@ class _Batch:
         self.events: list[LifestyleEvent] = []
         self._owner: dict[str, str | None] = {}  # device id -> person id
         self._pks: dict[str, int] = {}  # person id -> store key
+        # validated messages: (message, label for rejects, authenticated device, kept readings)
+        self._pending: list[tuple[DeviceMessage, str, str | None, list[int] | None]] = []
 
     # -- payload -> validated messages
     def add(self, p: DevicePayload) -> None:
@@ -239,7 +243,7 @@ class _Batch:
         except ValidationError as exc:
             found = self._salvage(raw, exc, prefix, many=start == b"[")
         for msg, kept in found:
-            self._message(msg, f"{prefix}message {msg.message_id}", p.device_id, kept)
+            self._pending.append((msg, f"{prefix}message {msg.message_id}", p.device_id, kept))
 
     def _salvage(self, raw: bytes, exc: ValidationError, prefix: str,
                  many: bool) -> list[tuple[DeviceMessage, list[int] | None]]:
@@ -298,34 +302,41 @@ class _Batch:
                 self.ctx.reject(label, "", f"invalid message: {again.errors()[0]['msg']}", _HINT)
         return out
 
-    # -- one validated message
-    def _message(self, m: DeviceMessage, label: str, device_id: str | None,
-                 kept: list[int] | None) -> None:
-        ctx, report = self.ctx, self.ctx.report
-        report.read["messages"] += 1
-        dev = m.device.id
-        if device_id is not None and dev != device_id:
-            ctx.reject(label, "device.id", f"the message names device {dev!r} but was sent by "
-                       f"device {device_id!r}", "a device may only send its own messages; on "
-                       "MQTT it publishes to hyperhealth/<its device id>/readings")
-            return
-        person = self._person(m, label)
-        if person is None:
-            return
-        if not self.w.claim_message(dev, m.message_id, len(m.readings)):
-            report.skipped["redelivered messages"] += 1
-            return
-        report.added["messages"] += 1
-        pid, pk = person
-        self._readings(m.readings, pk, dev, label, kept)
-        self._events(m.events, pid, dev, label)
+    # -- validated messages -> rows
+    def _resolve(self) -> None:
+        """Check device and person of the pending messages, claim their ids, convert the new."""
+        ctx, report, pending = self.ctx, self.ctx.report, self._pending
+        self._pending = []
+        unknown = [m.device.id for m, *_ in pending if m.device.id not in self._owner]
+        if unknown:
+            owners = self.w.device_owners(unknown)
+            self._owner.update((d, owners.get(d)) for d in unknown)
+        accepted = []
+        for m, label, device_id, kept in pending:
+            report.read["messages"] += 1
+            dev = m.device.id
+            if device_id is not None and dev != device_id:
+                ctx.reject(label, "device.id", f"the message names device {dev!r} but was sent "
+                           f"by device {device_id!r}", "a device may only send its own "
+                           "messages; on MQTT it publishes to hyperhealth/<its device id>/readings")
+                continue
+            person = self._person(m, label)
+            if person is not None:
+                accepted.append((m, label, kept, person))
+        fresh = self.w.claim_messages([(m.device.id, m.message_id, len(m.readings))
+                                       for m, *_ in accepted])
+        for (m, label, kept, (pid, pk)), new in zip(accepted, fresh, strict=True):
+            if not new:
+                report.skipped["redelivered messages"] += 1
+                continue
+            report.added["messages"] += 1
+            self._readings(m.readings, pk, m.device.id, label, kept)
+            self._events(m.events, pid, m.device.id, label)
 
     def _person(self, m: DeviceMessage, label: str) -> tuple[str, int] | None:
         """``(person id, store key)``, registering the device; ``None`` when rejected."""
         dev = m.device.id
         wanted = self.ctx.options.person or m.person
-        if dev not in self._owner:
-            self._owner[dev] = self.w.device_owner(dev)
         owner = self._owner[dev]
         if wanted is None:
             if owner is None:
@@ -355,15 +366,14 @@ class _Batch:
 
     def _readings(self, readings: list[Reading], pk: int, dev: str, label: str,
                   kept: list[int] | None) -> None:
-        ctx, report = self.ctx, self.ctx.report
-        rows = self.rows
+        """Append one row per good reading. The hot path: plain ints for flags, cached plans."""
+        ctx, report, rows = self.ctx, self.ctx.report, self.rows
         accepted = 0
         for j, r in enumerate(readings):
             code = r.get("code")
-            alias = r.get("metric")
             system = LOINC
-            if alias is not None:
-                code = METRIC_ALIASES.get(alias) if code is None else None
+            if "metric" in r:
+                code = METRIC_ALIASES.get(r["metric"]) if code is None else None
                 if code is None:
                     self._reject_reading(label, j, kept, "metric", _alias_problem(r))
                     continue
@@ -371,30 +381,40 @@ class _Batch:
                 self._reject_reading(label, j, kept, "code",
                                      "a reading needs `code` (LOINC) or `metric` (a name)")
                 continue
-            else:
-                s = r.get("system")
-                if s is not None:
-                    system = _SYSTEMS.get(s, s)
+            elif "system" in r:
+                system = _SYSTEMS.get(r["system"], r["system"])
                 if system == LOINC:
                     code = MOLAR_TO_MASS_CODE.get(code, code)
-            try:
-                value, unit, q = normalise(code, r["value"], r.get("unit", ""))
-            except InputError as err:
-                ctx.reject_error(err, _at(label, j, kept))
-                continue
-            t = to_us(r["t"])
-            end = r.get("t_end")
-            t_end = None if end is None else to_us(end)
-            if t_end is not None and t_end < t:
-                self._reject_reading(label, j, kept, "t_end", "t_end is before t")
-                continue
+            else:
+                code = MOLAR_TO_MASS_CODE.get(code, code)
+            unit_text = r.get("unit", "")
+            plan = _PLANS.get((code, system, unit_text)) or _plan(code, system, unit_text)
+            value = r["value"]
+            lo, hi, lo_rejected, flo, fhi = plan.bounds
+            if lo < value <= hi or (value == lo and not lo_rejected):
+                unit = plan.unit
+                flags = _IMPLAUSIBLE if (value < flo or value > fhi) else 0
+            else:  # impossible, or in another unit: the general path converts or explains
+                try:
+                    value, unit, q = normalise(code, value, unit_text)
+                except InputError as err:
+                    ctx.reject_error(err, _at(label, j, kept))
+                    continue
+                flags = int(q)
+            d = r["t"] - EPOCH  # exact integer microseconds, as to_us() (inlined: hot path)
+            t = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+            t_end = None
+            if "t_end" in r and r["t_end"] is not None:
+                t_end = _us(r["t_end"])
+                if t_end < t:
+                    self._reject_reading(label, j, kept, "t_end", "t_end is before t")
+                    continue
             if r.get("flags"):
-                q |= Quality.DEVICE_FLAGGED
-            if q & Quality.IMPLAUSIBLE:
+                flags |= _DEVICE_FLAGGED
+            if flags & _IMPLAUSIBLE:
                 report.flagged += 1
-            met = metric_for(system, code)
             rows.append((pk, code, t, system, SOURCE, dev, "", t_end, value, unit, "", "", "",
-                         met.category if met is not None else "", int(q)))
+                         plan.category, flags))
             accepted += 1
         report.read["observations"] += accepted
 
@@ -422,6 +442,7 @@ class _Batch:
     # -- output
     def flush(self) -> None:
         """Write what was collected through the writer."""
+        self._resolve()
         added = self.ctx.report.added
         added["observations"] += self.w.add_observation_rows(self.rows)
         added["lifestyle_events"] += self.w.add_lifestyle_events(self.events)
@@ -429,6 +450,7 @@ class _Batch:
 
     def drain(self) -> Iterator[Record]:
         """Hand what was collected to the file driver as records (it writes them)."""
+        self._resolve()
         ids = {pk: pid for pid, pk in self._pks.items()}
         for (pk, code, t, system, source, dev, rid, t_end, value, unit, _vt, _vc, _d, cat,
              flags) in self.rows:
@@ -437,6 +459,52 @@ class _Batch:
                               source=source, device=dev, record_id=rid, flags=Quality(flags))
         yield from self.events
         self.rows, self.events = [], []
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How readings of one (code, system, unit) are checked, worked out once.
+
+    ``bounds`` is ``(reject_low, reject_high, low_bound_rejected, flag_low, flag_high)`` from the
+    metric's data-quality limits; a value inside is stored as sent. Anything else (outside, or in
+    a unit that needs converting: then the bounds admit nothing) takes :func:`normalise`.
+    """
+
+    bounds: tuple[float, float, bool, float, float]
+    unit: str
+    category: str
+
+
+_PLANS: dict[tuple[str, str, str], _Plan] = {}
+_ANY = (-INF, INF, False, -INF, INF)
+_NOTHING = (INF, -INF, True, -INF, INF)
+_IMPLAUSIBLE = int(Quality.IMPLAUSIBLE)
+_DEVICE_FLAGGED = int(Quality.DEVICE_FLAGGED)
+
+
+def _plan(code: str, system: str, unit_text: str) -> _Plan:
+    metric = METRICS.get(code)
+    unit = canonical_unit(unit_text)
+    known = metric_for(system, code)
+    category = known.category if known is not None else ""
+    if metric is None:
+        plan = _Plan(_ANY, unit, category)
+    elif unit != metric.unit and not (unit == "" and metric.unit.startswith("{")):
+        plan = _Plan(_NOTHING, metric.unit, category)
+    elif metric.limits is None:
+        plan = _Plan(_ANY, metric.unit, category)
+    else:
+        lim = metric.limits
+        plan = _Plan((*lim.reject, lim.reject_low_inclusive, *lim.flag), metric.unit, category)
+    if len(_PLANS) < 10_000:  # bounded: codes and units come from outside
+        _PLANS[(code, system, unit_text)] = plan
+    return plan
+
+
+def _us(t: datetime) -> int:
+    """Microseconds since the epoch (exact integer arithmetic, as :func:`to_us`)."""
+    d = t - EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
 def _in_item(loc: tuple[Any, ...]) -> bool:

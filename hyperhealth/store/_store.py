@@ -446,6 +446,42 @@ class Writer:
             "device": device, "message_id": message_id, "received_us": _now_us(),
             "readings": readings}]) == 1
 
+    def device_owners(self, device_ids: Sequence[str]) -> dict[str, str]:
+        """The owner of each registered device among ``device_ids`` (one query)."""
+        d, p = S.devices, S.persons
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(device_ids))
+        for i in range(0, len(ids), 500):
+            q = (sa.select(d.c.device_id, p.c.id).join(p, d.c.person_pk == p.c.pk)
+                 .where(d.c.device_id.in_(ids[i:i + 500])))
+            out.update((r[0], r[1]) for r in self.conn.execute(q))
+        return out
+
+    def claim_messages(self, items: Sequence[tuple[str, str, int]]) -> list[bool]:
+        """:meth:`claim_message` for many ``(device, message_id, readings)`` at once.
+
+        ``True`` for each item whose message id is new (the first of repeats within ``items``).
+        A message claimed by a concurrent transaction may be reported new to both; the natural
+        keys of what the message carries keep that harmless.
+        """
+        m = S.ingest_messages
+        seen: set[tuple[str, str]] = set()
+        keys = list(dict.fromkeys((dev, mid) for dev, mid, _ in items))
+        for i in range(0, len(keys), 400):
+            q = sa.select(m.c.device, m.c.message_id).where(
+                sa.tuple_(m.c.device, m.c.message_id).in_(keys[i:i + 400]))
+            seen.update((r[0], r[1]) for r in self.conn.execute(q))
+        new, rows = [], []
+        now = _now_us()
+        for dev, mid, n in items:
+            fresh = (dev, mid) not in seen
+            new.append(fresh)
+            if fresh:
+                seen.add((dev, mid))
+                rows.append({"device": dev, "message_id": mid, "received_us": now, "readings": n})
+        self._insert_ignore(m, rows)
+        return new
+
     def file_imported(self, sha256: str) -> bool:
         f = S.ingest_files
         return self.conn.execute(sa.select(f.c.sha256).where(f.c.sha256 == sha256)

@@ -253,3 +253,11 @@ def test_other_json_is_not_sniffed(tmp_path: Path) -> None:
     assert not ADAPTER.sniff(other, '{"resourceType": "Bundle"}')
     assert ADAPTER.sniff(other, f'{{"schema": "{SCHEMA}"')
     assert not ADAPTER.sniff(tmp_path / "x.csv", f'"{SCHEMA}"')
+
+
+def test_a_message_repeated_within_one_payload_counts_once(store: Store) -> None:
+    add_person(store)
+    rep = ingest_messages(store, [message("r1", [hr(0, 60)]), message("r1", [hr(1, 61)]),
+                                  message("r2", [hr(2, 62)])])
+    assert rep.added["messages"] == 2 and rep.skipped["redelivered messages"] == 1
+    assert [o.value for o in store.observations(PID, "8867-4")] == [60, 62]
