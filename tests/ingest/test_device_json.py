@@ -261,3 +261,8 @@ def test_a_message_repeated_within_one_payload_counts_once(store: Store) -> None
                                   message("r2", [hr(2, 62)])])
     assert rep.added["messages"] == 2 and rep.skipped["redelivered messages"] == 1
     assert [o.value for o in store.observations(PID, "8867-4")] == [60, 62]
+
+
+def test_a_json_string_is_not_read_as_json_text(db: Store) -> None:
+    rep = ingest_messages(db, orjson.dumps(message()).decode())  # type: ignore[arg-type]
+    assert [r.where for r in rep.rejects] == ["payload"] and rep.added["observations"] == 0
