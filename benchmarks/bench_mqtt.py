@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-messages", type=int, default=20_000,
                     help="one-reading messages for the naive baseline")
     ap.add_argument("--batch-max", type=int, default=64, help="messages per transaction")
-    ap.add_argument("--batch-wait", type=float, default=0.02, help="seconds to fill a batch")
+    ap.add_argument("--batch-wait", type=float, default=0.0,
+                    help="seconds to wait for more messages (0: what has arrived)")
     ap.add_argument("--window", type=int, default=400,
                     help="messages the publisher may be ahead of the store")
     ap.add_argument("--rate", type=float, default=1000.0, help="latency run: messages/s")

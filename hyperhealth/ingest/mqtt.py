@@ -107,9 +107,11 @@ class MqttListener:
     """Subscribe to device topics and store what arrives, acknowledging after commit.
 
     ``client_id`` names the persistent session: a listener restarted with the same id receives
-    everything its predecessor did not acknowledge. Messages are grouped into batches of up to
-    ``batch_max`` messages, waiting at most ``batch_wait_s`` after the first one; each batch is one
-    transaction. ``on_batch`` (optional) is called after each committed and acknowledged batch.
+    everything its predecessor did not acknowledge. Each batch (one transaction) is what has
+    arrived while the previous one was stored, up to ``batch_max`` messages: small when traffic is
+    light (low latency), full under load (high throughput). ``batch_wait_s`` > 0 also waits that
+    long after the first message for more. ``on_batch`` (optional) is called after each committed
+    and acknowledged batch.
     """
 
     def __init__(
@@ -120,7 +122,7 @@ class MqttListener:
         topic: str = DEFAULT_TOPIC,
         client_id: str = DEFAULT_CLIENT_ID,
         batch_max: int = 64,
-        batch_wait_s: float = 0.02,
+        batch_wait_s: float = 0.0,
         session_expiry_s: int = 7 * 24 * 3600,
         keepalive_s: int = 30,
         options: IngestOptions | None = None,
