@@ -89,3 +89,16 @@ def test_migration_matches_schema(sqlite_store: Store) -> None:
     with sqlite_store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_insert_counts_are_real_on_both_backends(store: Store) -> None:
+    """Redelivery detection depends on the insert count (PostgreSQL once returned -1)."""
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+        assert w.claim_message("watch-1", "m-1", 3) is True
+        assert w.claim_message("watch-1", "m-1", 3) is False
+        assert w.claim_message("watch-2", "m-1", 3) is True
+        c = Condition("p-1", "38341003", "Hypertension", onset=date(2015, 1, 1), source="t",
+                      record_id="c1")
+        assert w.add_conditions([c]) == 1
+        assert w.add_conditions([c]) == 0
