@@ -150,12 +150,19 @@ def _read_generic(path: Path, f: object, ctx: IngestContext) -> Iterator[Record]
             pid = ctx.person("wearable_csv", person or path.name.split(".")[0])
             tz, tz_flag = F.zone_policy(ctx, pid)
             t_us, has_off = F.parse_times_us(sub["time"], tz)
+            ln = lines[idx]
             end_us = None
             if (sub["end_time"] != "").any():
                 end_us, _ = F.parse_times_us(sub["end_time"], tz)
+                bad_end = (end_us == F.NAT_US) & (sub["end_time"] != "").to_numpy()
+                for x in ln[bad_end].tolist():
+                    ctx.reject(F.where(path, x), "end_time", "the end time is not a valid "
+                               "date-time", "leave it empty or write YYYY-MM-DD HH:MM:SS")
+                sub, ln, end_us = sub[~bad_end], ln[~bad_end], end_us[~bad_end]
+                t_us, has_off = t_us[~bad_end], has_off[~bad_end]
             flags = np.where(has_off, 0, int(tz_flag))
             yield from F.checked_observations(
-                path, ctx, pid, code, unit, t_us, sub["value"], lines[idx], "value", "time",
+                path, ctx, pid, code, unit, t_us, sub["value"], ln, "value", "time",
                 flags, source="wearable_csv", device=device, end_us=end_us,
                 seen=seen.setdefault((pid, code, device), []))
     F.warn_duplicates(ctx, path, seen)

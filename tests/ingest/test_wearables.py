@@ -201,9 +201,12 @@ def test_generic_end_time_and_person_option(sqlite_store: Store, tmp_path: Path)
 
         w.upsert_person(Person("p-known", tz="Europe/Berlin"))
     path = _write(tmp_path / "steps.csv", "time,metric,value,unit,end_time\n"
-                  "2024-01-10 10:00:00,55423-8,300,{steps},2024-01-10 10:15:00\n")
+                  "2024-01-10 10:00:00,55423-8,300,{steps},2024-01-10 10:15:00\n"
+                  "2024-01-10 10:20:00,55423-8,200,{steps},soon\n")
     rep = _ingest(sqlite_store, path, person="p-known")
     assert rep.ok and rep.persons == ["p-known"]
+    assert [(r.where, r.field) for r in rep.rejects] == [("steps.csv:3", "end_time")]
+    assert rep.added["observations"] == 1
     o = sqlite_store.observations("p-known", "55423-8")[0]
     # the person's stored zone counts as known: CET = UTC+1, not flagged
     assert o.t == datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
