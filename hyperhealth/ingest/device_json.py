@@ -145,7 +145,7 @@ class Event(BaseModel):
     kind: LifestyleKind
     start: AwareTime
     end: AwareTime | None = None
-    details: dict[str, float | str] = {}
+    details: dict[str, float | str] = Field(default_factory=dict)
 
 
 class DeviceMessage(BaseModel):
@@ -157,9 +157,10 @@ class DeviceMessage(BaseModel):
     message_id: Id
     device: Device
     person: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    readings: list[Reading] = []
-    events: list[Event] = []
-    meta: dict[str, Any] = {}  # free-form, not stored (firmware version, app, ...)
+    # factories, not literal defaults: pydantic would deep-copy a literal for every message
+    readings: list[Reading] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    meta: dict[str, Any] = Field(default_factory=dict)  # free-form, not stored (firmware, app)
 
 
 _ONE: TypeAdapter[DeviceMessage] = TypeAdapter(DeviceMessage)
