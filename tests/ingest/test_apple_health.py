@@ -212,3 +212,9 @@ def test_large_export_is_streamed(sqlite_store: Store, tmp_path: Path) -> None:
         tracemalloc.stop()
     assert n == 60_000
     assert peak < size / 4, f"peak {peak} bytes for a {size}-byte export"
+
+
+def test_auto_detection_picks_this_adapter(tmp_path: Path) -> None:
+    from hyperhealth.ingest import detect
+
+    assert detect(_export(tmp_path, gz=True)).name == "apple_health"

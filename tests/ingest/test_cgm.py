@@ -203,3 +203,15 @@ def test_sniff_tells_the_layouts_apart(tmp_path: Path) -> None:
     assert not ADAPTER.sniff(p, '{"resourceType":"Bundle"}')
     assert not ADAPTER.sniff(p, ",user,datetime,heartrate\n")
     assert not ADAPTER.sniff(p, "time,metric,value,unit\n")
+
+
+def test_auto_detection_picks_this_adapter(shared_data: Path, tmp_path: Path) -> None:
+    from hyperhealth.ingest import detect
+
+    dexcom = tmp_path / "clarity.csv"
+    dexcom.write_text(_dexcom("mmol/L"))
+    ns = tmp_path / "entries.json.gz"
+    ns.write_bytes(gzip.compress(json.dumps([{"type": "sgv", "sgv": 99, "date": 1}]).encode()))
+    for p in (dexcom, ns, shared_data / IGLU / "example_data_hall.csv",
+              shared_data / IGLU / "example_meals_hall.csv"):
+        assert detect(p).name == "cgm", p

@@ -236,3 +236,11 @@ def test_sniff_and_aliases(tmp_path: Path) -> None:
     assert not ADAPTER.sniff(tmp_path / "e.csv", "time,value\n")
     assert len(METRIC_ALIASES) == 13
     assert resolve_metric(" Heart_Rate ") == "8867-4" and resolve_metric("9279-1") == "9279-1"
+
+
+def test_auto_detection_picks_this_adapter(shared_data: Path, tmp_path: Path) -> None:
+    from hyperhealth.ingest import detect
+
+    generic = _write(tmp_path / "readings.csv.gz", GENERIC)
+    assert detect(generic).name == "wearable_csv"
+    assert detect(shared_data / FITBIT / "A0NVTRV_hr.csv.gz").name == "wearable_csv"
