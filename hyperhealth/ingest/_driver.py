@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib
 from collections import Counter
@@ -100,7 +101,8 @@ def ingest_file(store: Store, path: Path, options: IngestOptions | None = None,
             w.record_file(digest, str(path), adapter.name, report.to_dict())
     except InputError as err:
         _fail(report, str(err) if err.where else f"{path}: {err}")
-    except (ValueError, EOFError, OSError, UnicodeDecodeError) as err:
+    except (ValueError, EOFError, OSError, SyntaxError, csv.Error) as err:
+        # SyntaxError covers xml ParseError; UnicodeDecodeError is a ValueError
         _fail(report, f"{path}: {type(err).__name__}: {err}")
     return report
 
