@@ -102,3 +102,12 @@ def test_insert_counts_are_real_on_both_backends(store: Store) -> None:
                       record_id="c1")
         assert w.add_conditions([c]) == 1
         assert w.add_conditions([c]) == 0
+
+
+def test_person_created_in_a_rolled_back_transaction_is_forgotten(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as w:
+        w.upsert_person(Person(id="p-ghost"))
+        w.add_observations(_hr("p-ghost", 3))
+        raise RuntimeError("crash")
+    with pytest.raises(NotFound), store.transaction() as w:
+        w.add_observations(_hr("p-ghost", 3))

@@ -134,8 +134,13 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
         """All writes inside land together or not at all."""
-        with self.engine.begin() as conn:
-            yield Writer(self, conn)
+        try:
+            with self.engine.begin() as conn:
+                yield Writer(self, conn)
+        except BaseException:
+            # keys of persons created in the rolled-back transaction must not be remembered
+            self._person_pks.clear()
+            raise
 
     # -- persons ---------------------------------------------------------------------------
     def _pk(self, conn: sa.Connection, person_id: str) -> int:
