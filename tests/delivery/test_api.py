@@ -247,7 +247,6 @@ def test_healthz(client: TestClient) -> None:
 
 # -- profile -----------------------------------------------------------------------------------
 def test_profile(client: TestClient) -> None:
-    pytest.importorskip("hyperhealth.insights.profile", reason="profile builder not written yet")
     r = client.get("/api/persons/p-alice/profile")
     assert r.status_code == 200, r.text
     prof = r.json()
@@ -274,7 +273,6 @@ def _bundle(*obs: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_ingest_fhir_statuses_and_read_back(client: TestClient) -> None:
-    pytest.importorskip("hyperhealth.ingest.fhir", reason="FHIR ingest not written yet")
     r = client.post("/api/ingest/fhir", json=_bundle(_fhir_obs(1, 61), _fhir_obs(2, 62)))
     assert r.status_code == 200, r.text
     rep = r.json()
@@ -300,7 +298,6 @@ def test_ingest_fhir_statuses_and_read_back(client: TestClient) -> None:
 
 
 def test_ingest_fhir_body_checks(sqlite_store: Store) -> None:
-    pytest.importorskip("hyperhealth.ingest.fhir", reason="FHIR ingest not written yet")
     with TestClient(create_app(sqlite_store, fhir_body_limit=2000)) as c:
         assert_problem(c.post("/api/ingest/fhir", content=b"{not json"), 400, "character")
         assert_problem(c.post("/api/ingest/fhir", content=b""), 400, "no FHIR Bundle")
@@ -324,8 +321,6 @@ def _message(mid: str, *values: float, hour: int = 0) -> dict[str, Any]:
 
 
 def test_ingest_device_then_read_back(client: TestClient) -> None:
-    pytest.importorskip("hyperhealth.ingest.device_json",
-                        reason="device JSON ingest not written yet")
     r = client.post("/api/ingest/device", json=_message("m-1", 64, 66))
     assert r.status_code == 200, r.text
     assert r.json()["outcome"] == "stored" and r.json()["added"]["observations"] == 2
@@ -345,8 +340,6 @@ def test_ingest_device_then_read_back(client: TestClient) -> None:
 
 
 def test_ingest_device_size_limit(sqlite_store: Store) -> None:
-    pytest.importorskip("hyperhealth.ingest.device_json",
-                        reason="device JSON ingest not written yet")
     with TestClient(create_app(sqlite_store, device_body_limit=100)) as c:
         assert_problem(c.post("/api/ingest/device", content=b"[" + b" " * 200 + b"]"), 413,
                        "100 bytes")
@@ -354,7 +347,6 @@ def test_ingest_device_size_limit(sqlite_store: Store) -> None:
 
 # -- export ------------------------------------------------------------------------------------
 def test_export_fhir_bundle_and_ndjson(client: TestClient) -> None:
-    pytest.importorskip("hyperhealth.delivery.fhir", reason="FHIR export not written yet")
     r = client.get("/api/persons/p-alice/export/fhir")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/fhir+json")

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 HH = [sys.executable, "-m", "hyperhealth.delivery.cli"]
 
 
@@ -46,7 +44,6 @@ def test_unknown_person_profile_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_ingest_fhir_profile_and_export(tmp_path: Path, shared_data: Path) -> None:
-    pytest.importorskip("hyperhealth.ingest.fhir")
     bundles = sorted((shared_data / "fhir" / "synthea").glob("*.json"))[:2]
     rep = json.loads(run(["ingest", *map(str, bundles), "--json"], tmp_path).stdout)
     assert [r["error"] for r in rep] == ["", ""]
@@ -66,7 +63,6 @@ def test_ingest_fhir_profile_and_export(tmp_path: Path, shared_data: Path) -> No
 
 
 def test_ingest_rejects_are_written_and_good_rows_kept(tmp_path: Path) -> None:
-    pytest.importorskip("hyperhealth.ingest.wearable_csv")
     f = tmp_path / "readings.csv"
     f.write_text("time,metric,value,unit\n"
                  "2024-03-01T08:00:00Z,heart_rate,61,/min\n"
@@ -80,11 +76,6 @@ def test_ingest_rejects_are_written_and_good_rows_kept(tmp_path: Path) -> None:
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    pytest.importorskip("hyperhealth.synth")
-    from hyperhealth import synth
-
-    if not hasattr(synth, "generate_cohort"):
-        pytest.skip("the synthetic cohort generator is not built yet")
     proc = run(["demo", "--no-serve", "--persons", "2", "--days", "2", "--json"], tmp_path)
     summary = json.loads(proc.stdout)
     assert [s["step"] for s in summary["steps"]][:2] == ["generate synthetic cohort",
