@@ -77,6 +77,7 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     error: str = ""  # the file failed as a whole; nothing from it was stored
     already_imported: bool = False
+    unrecognised: bool = False  # no adapter knows the format (an error for a file named explicitly)
 
     @property
     def ok(self) -> bool:

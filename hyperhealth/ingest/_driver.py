@@ -83,6 +83,10 @@ def ingest_file(store: Store, path: Path, options: IngestOptions | None = None,
     report = IngestReport(path=str(path))
     try:
         adapter = adapter or detect(path)
+    except UnknownFormat as err:
+        report.unrecognised = True
+        report.error = str(err)
+        return report
     except InputError as err:
         report.error = str(err)
         return report
@@ -156,9 +160,15 @@ def ingest_paths(
     on_file: Callable[[Path, IngestReport], None] | None = None,
 ) -> list[IngestReport]:
     """Import every file under ``paths``; one bad file never stops the others."""
+    paths = list(paths)
+    named = {p for p in paths if not p.is_dir()}
     reports = []
     for f in expand(paths):
         rep = ingest_file(store, f, options)
+        if rep.unrecognised and f not in named:
+            # a folder may hold README files, checksums, notes: leave them alone, say so
+            rep.error = ""
+            rep.warnings.append("not a recognised format; left alone")
         reports.append(rep)
         if on_file is not None:
             on_file(f, rep)

@@ -86,3 +86,17 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert [f.name for f in exported] == [f"{summary['persons'][0]['person']}.fhir.json"]
     bundle = json.loads(exported[0].read_text())
     assert len(bundle["entry"]) > 1000  # the person's minute-level readings are in it
+
+
+def test_unrecognised_files_in_a_folder_are_left_alone_but_named_ones_fail(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "notes.csv").write_text("a,b\n1,2\n")
+    (folder / "hr.csv").write_text("time,metric,value,unit\n"
+                                   "2024-03-01T08:00:00Z,heart_rate,61,/min\n")
+    rep = json.loads(run(["ingest", str(folder), "--json"], tmp_path).stdout)
+    by_name = {Path(r["path"]).name: r for r in rep}
+    assert by_name["notes.csv"]["unrecognised"] and not by_name["notes.csv"]["error"]
+    assert by_name["hr.csv"]["added"] == {"observations": 1}
+    proc = run(["ingest", str(folder / "notes.csv")], tmp_path, check=False)
+    assert proc.returncode == 1 and "no importer recognises this file" in proc.stdout

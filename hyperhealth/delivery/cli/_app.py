@@ -23,7 +23,7 @@ export_app = typer.Typer(help="Export data as FHIR R4.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep
-out = Console()
+out = Console(soft_wrap=True)
 
 DataDir = Annotated[Path | None, typer.Option(
     "--data-dir", envvar="HYPERHEALTH_DATA_DIR",
@@ -95,7 +95,7 @@ def ingest(
         def step(path: Path, _rep: Any) -> None:
             bar.update(task, advance=1, description=f"importing {path.name[:40]}")
 
-        reports = ingest_paths(store, files, opts, on_file=step)
+        reports = ingest_paths(store, paths, opts, on_file=step)
     if rejects is not None:
         _write_rejects(rejects, reports)
     if as_json:
@@ -136,10 +136,12 @@ def _print_ingest(reports: list[Any]) -> None:
     added: Counter[str] = Counter()
     read: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
+    resources: Counter[str] = Counter()
     for r in reports:
         added.update(r.added)
         read.update(r.read)
         skipped.update(r.skipped)
+        resources.update(r.resources)
     t = Table(title=f"Imported {len(reports)} file(s)")
     t.add_column("records")
     t.add_column("read", justify="right")
@@ -148,10 +150,18 @@ def _print_ingest(reports: list[Any]) -> None:
     for kind in sorted(k for k in read if k != "rejected"):
         t.add_row(kind, f"{read[kind]:,}", f"{added[kind]:,}", f"{read[kind] - added[kind]:,}")
     out.print(t)
+    unknown = [r.path for r in reports if r.unrecognised and not r.error]
+    if unknown:
+        out.print(f"{len(unknown)} file(s) in the folders are not a recognised format and were "
+                  "left alone: " + ", ".join(Path(u).name for u in unknown[:5])
+                  + (" ..." if len(unknown) > 5 else ""))
     same = sum(r.already_imported for r in reports)
     if same:
         out.print(f"{same} file(s) had been imported before with the same content (use --force "
                   "to re-read them).")
+    if resources:
+        out.print("FHIR resources read: " + ", ".join(f"{k} {v:,}" for k, v in
+                                                      sorted(resources.items())))
     if skipped:
         out.print("Not imported by design: " + ", ".join(f"{k} {v}" for k, v in
                                                          sorted(skipped.items())))
