@@ -94,20 +94,29 @@ def ingest_file(store: Store, path: Path, options: IngestOptions | None = None,
         report.error = f"{path}: cannot read ({err.strerror})"
         return report
     report.format = adapter.name
-    digest = sha256_file(path)
+    return run_import(store, report, sha256_file(path), lambda ctx: adapter.read(path, ctx),
+                      options)
+
+
+def run_import(store: Store, report: IngestReport, digest: str,
+               read: Callable[[IngestContext], Iterator[Record]],
+               options: IngestOptions) -> IngestReport:
+    """Write what ``read`` yields in one transaction; skip content imported before.
+
+    Shared by files and by documents posted to the API (identified by ``digest``).
+    """
     try:
         with store.transaction() as w:
             if not options.force and not options.person and w.file_imported(digest):
                 report.already_imported = True
                 return report
-            ctx = IngestContext(w, report, options)
-            write_records(w, adapter.read(path, ctx), report)
-            w.record_file(digest, str(path), adapter.name, report.to_dict())
+            write_records(w, read(IngestContext(w, report, options)), report)
+            w.record_file(digest, report.path, report.format, report.to_dict())
     except InputError as err:
-        _fail(report, str(err) if err.where else f"{path}: {err}")
+        _fail(report, str(err) if err.where else f"{report.path}: {err}")
     except (ValueError, EOFError, OSError, SyntaxError, csv.Error) as err:
         # SyntaxError covers xml ParseError; UnicodeDecodeError is a ValueError
-        _fail(report, f"{path}: {type(err).__name__}: {err}")
+        _fail(report, f"{report.path}: {type(err).__name__}: {err}")
     return report
 
 
@@ -132,7 +141,8 @@ def write_records(w: Writer, records: Iterator[Record], report: IngestReport) ->
 
 
 def _fail(report: IngestReport, message: str) -> None:
-    report.error = message + " — nothing from this file was stored; fix it and import again"
+    what = "document" if report.path.startswith("api:") else "file"
+    report.error = f"{message} — nothing from this {what} was stored; fix it and import again"
     report.added.clear()
 
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from hyperhealth.errors import InputError
 from hyperhealth.ingest import _fhir_map as M
 from hyperhealth.ingest._base import IngestContext, IngestOptions, IngestReport, Record
-from hyperhealth.ingest._driver import write_records
+from hyperhealth.ingest._driver import run_import
 from hyperhealth.ingest._fhir_read import Unit, document_units, read_units, validate
 from hyperhealth.store import Store
 
@@ -124,15 +124,5 @@ def ingest_bundle(store: Store, bundle: dict[str, Any],
     report = IngestReport(path="api:bundle", format=ADAPTER.name)
     canon = json.dumps(bundle, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canon.encode()).hexdigest()
-    try:
-        with store.transaction() as w:
-            if not options.force and not options.person and w.file_imported(digest):
-                report.already_imported = True
-                return report
-            ctx = IngestContext(w, report, options)
-            write_records(w, import_units(document_units(bundle, "bundle"), ctx), report)
-            w.record_file(digest, report.path, ADAPTER.name, report.to_dict())
-    except InputError as err:
-        report.error = f"{err} — nothing from this bundle was stored; fix it and send it again"
-        report.added.clear()
-    return report
+    return run_import(store, report, digest,
+                      lambda ctx: import_units(document_units(bundle, "bundle"), ctx), options)
