@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from hyperhealth.insights.exposure import current_environment
 from hyperhealth.model import (
     METRICS,
     Allergy,
@@ -198,25 +199,15 @@ def _display(store: Store, person_id: str, code: str) -> str:
 
 
 def _environment(store: Store, person_id: str) -> dict[str, Any]:
-    """Current environment at the person's location, when exposure data and linking exist."""
-    try:
-        from hyperhealth.insights import exposure
-    except ImportError:  # linking not installed in this build
-        return {}
-    streams = store.exposure_locations()
-    if not streams:
-        return {}
-    fn = getattr(exposure, "current_environment", None)
-    if fn is None:
-        return {}
-    from datetime import UTC
+    """The environment at the person's place as of the newest exposure data in the store.
 
+    "As of the newest data" rather than "now" so that a profile of past data (an import, the
+    demo) still shows the conditions the person lived in.
+    """
     latest_t = _latest_exposure_time(store)
-    try:
-        env = fn(store, person_id, latest_t or datetime.now(UTC))
-    except Exception as exc:  # the profile must render even if environment data is broken
-        return {"error": f"environment unavailable: {exc}"}
-    return _jsonable(env) if env is not None else {}
+    if latest_t is None:
+        return {}
+    return _jsonable(current_environment(store, person_id, latest_t))
 
 
 def _latest_exposure_time(store: Store) -> datetime | None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hyperhealth.config import Settings
 from hyperhealth.errors import HyperhealthError
@@ -58,7 +59,7 @@ def emit_json(obj: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -174,12 +175,12 @@ def _print_ingest(reports: list[Any]) -> None:
         shown = 0
         for r in reports:
             for rj in r.rejects[: 10 - shown]:
-                out.print(f"  {rj}")
+                out.print(f"  {escape(str(rj))}")
                 shown += 1
         out.print("  (use --rejects FILE.csv for the full list)")
     for r in reports:
         if r.error:
-            out.print(f"[bold red]failed:[/] {r.error}")
+            out.print(f"[bold red]failed:[/] {escape(r.error)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,5 +334,5 @@ def main() -> None:
     try:
         app()
     except HyperhealthError as err:
-        console.print(f"[bold red]error:[/] {err}")
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
         sys.exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hyperhealth.insights.profile import Profile
@@ -30,7 +31,8 @@ def render_profile(out: Console, p: Profile) -> None:
             t.add_column(col)
         for o in latest:
             val = f"{o.value:g} {o.unit}" if o.value is not None else (o.value_text or "—")
-            t.add_row(o.display or o.code, val, o.t.strftime("%Y-%m-%d %H:%M"))
+            # UCUM units such as mm[Hg] and [ppb] must not be read as rich markup
+            t.add_row(escape(o.display or o.code), escape(val), o.t.strftime("%Y-%m-%d %H:%M"))
         out.print(t)
     if p.coverage:
         t = Table(title="Data coverage", title_justify="left")
@@ -38,7 +40,7 @@ def render_profile(out: Console, p: Profile) -> None:
             t.add_column(col)
         for c in p.coverage:
             gaps = f"{len(c.gaps)} ({c.gap_hours:g} h)" if c.continuous else "n/a (sparse)"
-            t.add_row(c.display[:48], f"{c.count:,}", c.first.strftime("%Y-%m-%d"),
+            t.add_row(escape(c.display[:48]), f"{c.count:,}", c.first.strftime("%Y-%m-%d"),
                       c.last.strftime("%Y-%m-%d"), gaps)
         out.print(t)
     for code, days in p.daily.items():
@@ -52,8 +54,16 @@ def render_profile(out: Console, p: Profile) -> None:
             t.add_row(str(d.day), str(d.n), f"{d.mean:g}", f"{d.min:g}", f"{d.max:g}",
                       f"{d.total:g}" if d.total is not None else "")
         out.print(t)
-    if p.environment:
-        out.print(f"Environment: {p.environment}")
+    env = p.environment
+    if env.get("values"):
+        vals = ", ".join(f"{k} {v['exposure']['value']:g} {v['exposure']['unit']}"
+                         for k, v in sorted(env["values"].items()))
+        aqi = f"AQI {env['aqi']} ({env['aqi_category']})" if env.get("aqi") is not None else ""
+        heat = f"heat index {env['heat_index_c']:.1f} Cel ({env['heat_level'] or 'no caution'})" \
+            if env.get("heat_index_c") is not None else ""
+        where = (env.get("location") or {}).get("label", "")
+        out.print(f"[bold]Environment[/] at {where} ({env['basis']}), {env['at'][:16]} UTC: "
+                  + escape("; ".join(x for x in (aqi, heat, vals) if x)))
     if p.lifestyle:
         out.print("Logged: " + ", ".join(f"{k} {v}" for k, v in p.lifestyle.items()))
     if p.genotypes:
