@@ -138,6 +138,17 @@ class _ExportReader:
         elif tag not in ("ExportDate",):
             self.ctx.report.skipped[tag] += 1
 
+    def span(self, el: ET.Element, where: str) -> tuple[datetime, datetime | None] | None:
+        """The element's start and end, or ``None`` after rejecting an unreadable date."""
+        try:
+            start = apple_time(el.get("startDate", ""))
+            end = apple_time(el.get("endDate", "")) if el.get("endDate") else None
+        except ValueError:
+            self.ctx.reject(where, "startDate", f"{el.get('startDate')!r} is not a date-time",
+                            "Apple writes YYYY-MM-DD hh:mm:ss +hhmm")
+            return None
+        return start, end
+
     def record(self, el: ET.Element) -> Iterator[Record]:
         rtype = el.get("type", "")
         code = RECORD_CODES.get(rtype)
@@ -145,13 +156,10 @@ class _ExportReader:
             self.ctx.report.skipped[rtype or "Record without type"] += 1
             return
         where = self.where(el)
-        try:
-            start = apple_time(el.get("startDate", ""))
-            end = apple_time(el.get("endDate", "")) if el.get("endDate") else None
-        except ValueError:
-            self.ctx.reject(where, "startDate", f"{el.get('startDate')!r} is not a date-time",
-                            "Apple writes YYYY-MM-DD hh:mm:ss +hhmm")
+        span = self.span(el, where)
+        if span is None:
             return
+        start, end = span
         pid = self.person()
         device = el.get("sourceName", "")
         if rtype == _SLEEP:
@@ -180,13 +188,10 @@ class _ExportReader:
 
     def workout(self, el: ET.Element) -> LifestyleEvent | None:
         where = self.where(el)
-        try:
-            start = apple_time(el.get("startDate", ""))
-            end = apple_time(el.get("endDate", "")) if el.get("endDate") else None
-        except ValueError:
-            self.ctx.reject(where, "startDate", f"{el.get('startDate')!r} is not a date-time",
-                            "Apple writes YYYY-MM-DD hh:mm:ss +hhmm")
+        span = self.span(el, where)
+        if span is None:
             return None
+        start, end = span
         activity = el.get("workoutActivityType", "").removeprefix("HKWorkoutActivityType")
         details: dict[str, float | str] = {"activity": _snake(activity)}
         energy = _amount(el, "totalEnergyBurned", _ENERGY_KCAL)
