@@ -384,14 +384,19 @@ def _coded(res: dict[str, Any], field: str, prefer: str, where: str,
     return sys_, code, display or concept_text(res.get(field))
 
 
+def _onset(res: dict[str, Any]) -> datetime | date | None:
+    """onsetDateTime, else the start of onsetPeriod (Condition and AllergyIntolerance)."""
+    return when(res.get("onsetDateTime") or (res.get("onsetPeriod") or {}).get("start"),
+                "onset[x]")
+
+
 def map_condition(res: dict[str, Any], pid: str, where: str,
                   ctx: IngestContext) -> list[Condition]:
     coded = _coded(res, "code", SNOMED, where, ctx)
     if coded is None:
         return []
     system, code, display = coded
-    onset = when(res.get("onsetDateTime") or (res.get("onsetPeriod") or {}).get("start"),
-                 "onset[x]")
+    onset = _onset(res)
     abate = when(res.get("abatementDateTime") or (res.get("abatementPeriod") or {}).get("end"),
                  "abatement[x]")
     return [Condition(pid, code, display, system, onset, abate,
@@ -455,8 +460,7 @@ def map_allergy(res: dict[str, Any], pid: str, where: str, ctx: IngestContext) -
     if coded is None:
         return []
     system, code, display = coded
-    onset = when(res.get("onsetDateTime") or (res.get("onsetPeriod") or {}).get("start"),
-                 "onset[x]")
+    onset = _onset(res)
     return [Allergy(pid, code, display, system, (res.get("category") or [""])[0],
                     str(res.get("criticality") or ""), status_code(res.get("clinicalStatus")),
                     onset, SOURCE, str(res.get("id") or ""))]

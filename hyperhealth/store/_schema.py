@@ -88,76 +88,65 @@ observations = sa.Table(
     sqlite_with_rowid=False,
 )
 
-conditions = sa.Table(
-    "conditions", metadata,
-    sa.Column("pk", PK, primary_key=True, autoincrement=True),
-    _person_fk(),
-    sa.Column("source", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.String(200), nullable=False),
-    sa.Column("system", sa.String(120), nullable=False),
-    sa.Column("code", sa.String(64), nullable=False),
-    sa.Column("display", sa.Text, nullable=False),
+def _clinical_table(name: str, *columns: sa.Column[object], key: tuple[str, ...]) -> sa.Table:
+    """A clinical-record table: who, from which source record, which code, plus ``columns``.
+
+    The natural key is ``(person_pk, source, record_id, *key)``.
+    """
+    return sa.Table(
+        name, metadata,
+        sa.Column("pk", PK, primary_key=True, autoincrement=True),
+        _person_fk(),
+        sa.Column("source", sa.String(64), nullable=False),
+        sa.Column("record_id", sa.String(200), nullable=False),
+        sa.Column("system", sa.String(120), nullable=False),
+        sa.Column("code", sa.String(64), nullable=False),
+        sa.Column("display", sa.Text, nullable=False),
+        *columns,
+        sa.UniqueConstraint("person_pk", "source", "record_id", *key,
+                            name=f"uq_{name}_natural"),
+    )
+
+
+conditions = _clinical_table(
+    "conditions",
     sa.Column("onset", sa.String(40), nullable=False),
     sa.Column("abatement", sa.String(40)),
     sa.Column("clinical_status", sa.String(32), nullable=False),
     sa.Column("verification_status", sa.String(32), nullable=False),
-    sa.UniqueConstraint("person_pk", "source", "record_id", "code", "onset",
-                        name="uq_conditions_natural"),
+    key=("code", "onset"),
 )
 
-medications = sa.Table(
-    "medications", metadata,
-    sa.Column("pk", PK, primary_key=True, autoincrement=True),
-    _person_fk(),
-    sa.Column("source", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.String(200), nullable=False),
-    sa.Column("system", sa.String(120), nullable=False),
-    sa.Column("code", sa.String(64), nullable=False),
-    sa.Column("display", sa.Text, nullable=False),
+medications = _clinical_table(
+    "medications",
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("start", sa.String(40), nullable=False),
     sa.Column("end", sa.String(40)),
     sa.Column("dosage", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.UniqueConstraint("person_pk", "source", "record_id", "code", "start",
-                        name="uq_medications_natural"),
+    key=("code", "start"),
 )
 
-allergies = sa.Table(
-    "allergies", metadata,
-    sa.Column("pk", PK, primary_key=True, autoincrement=True),
-    _person_fk(),
-    sa.Column("source", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.String(200), nullable=False),
-    sa.Column("system", sa.String(120), nullable=False),
-    sa.Column("code", sa.String(64), nullable=False),
-    sa.Column("display", sa.Text, nullable=False),
+allergies = _clinical_table(
+    "allergies",
     sa.Column("category", sa.String(32), nullable=False),
     sa.Column("criticality", sa.String(32), nullable=False),
     sa.Column("clinical_status", sa.String(32), nullable=False),
     sa.Column("onset", sa.String(40), nullable=False),
-    sa.UniqueConstraint("person_pk", "source", "record_id", "code", "onset",
-                        name="uq_allergies_natural"),
+    key=("code", "onset"),
 )
 
-encounters = sa.Table(
-    "encounters", metadata,
-    sa.Column("pk", PK, primary_key=True, autoincrement=True),
-    _person_fk(),
-    sa.Column("source", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.String(200), nullable=False),
+encounters = _clinical_table(
+    "encounters",
     sa.Column("start", sa.String(40), nullable=False),
     sa.Column("end", sa.String(40)),
     sa.Column("class_code", sa.String(32), nullable=False),
-    sa.Column("system", sa.String(120), nullable=False),
-    sa.Column("code", sa.String(64), nullable=False),
-    sa.Column("display", sa.Text, nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.UniqueConstraint("person_pk", "source", "record_id", "start",
-                        name="uq_encounters_natural"),
+    key=("start",),
 )
+
 
 lifestyle_events = sa.Table(
     "lifestyle_events", metadata,

@@ -79,10 +79,6 @@ class StreamInfo:
     last: datetime
 
 
-def _when(v: datetime | date | None) -> str:
-    return when_text(v)
-
-
 class Store:
     """Open with a SQLAlchemy URL; the schema is migrated to the newest revision on open."""
 
@@ -401,7 +397,7 @@ class Writer:
             "home_lat": person.home.lat if person.home else None,
             "home_lon": person.home.lon if person.home else None,
             "home_label": person.home.label if person.home else "",
-            "identity": dict(person.identity), "deceased": _when(person.deceased) or None,
+            "identity": dict(person.identity), "deceased": when_text(person.deceased) or None,
         }
         exists = self.conn.execute(sa.select(p.c.pk).where(p.c.id == person.id)).scalar()
         if exists is None:
@@ -552,15 +548,15 @@ class Writer:
     def add_conditions(self, items: Sequence[Condition]) -> int:
         return self._insert_ignore(S.conditions, [{
             "person_pk": self._ppk(c.person_id), "source": c.source, "record_id": c.record_id,
-            "system": c.system, "code": c.code, "display": c.display, "onset": _when(c.onset),
-            "abatement": _when(c.abatement) or None, "clinical_status": c.clinical_status,
+            "system": c.system, "code": c.code, "display": c.display, "onset": when_text(c.onset),
+            "abatement": when_text(c.abatement) or None, "clinical_status": c.clinical_status,
             "verification_status": c.verification_status} for c in items])
 
     def add_medications(self, items: Sequence[Medication]) -> int:
         return self._insert_ignore(S.medications, [{
             "person_pk": self._ppk(m.person_id), "source": m.source, "record_id": m.record_id,
             "system": m.system, "code": m.code, "display": m.display, "kind": m.kind,
-            "status": m.status, "start": _when(m.start), "end": _when(m.end) or None,
+            "status": m.status, "start": when_text(m.start), "end": when_text(m.end) or None,
             "dosage": m.dosage, "reason": m.reason} for m in items])
 
     def add_allergies(self, items: Sequence[Allergy]) -> int:
@@ -568,14 +564,14 @@ class Writer:
             "person_pk": self._ppk(a.person_id), "source": a.source, "record_id": a.record_id,
             "system": a.system, "code": a.code, "display": a.display, "category": a.category,
             "criticality": a.criticality, "clinical_status": a.clinical_status,
-            "onset": _when(a.onset)} for a in items])
+            "onset": when_text(a.onset)} for a in items])
 
     def add_encounters(self, items: Sequence[Encounter]) -> int:
         return self._insert_ignore(S.encounters, [{
             "person_pk": self._ppk(e.person_id), "source": e.source, "record_id": e.record_id,
-            "start": _when(e.start), "end": _when(e.end) or None, "class_code": e.class_code,
-            "system": e.system, "code": e.code, "display": e.display, "status": e.status,
-            "reason": e.reason} for e in items])
+            "start": when_text(e.start), "end": when_text(e.end) or None,
+            "class_code": e.class_code, "system": e.system, "code": e.code,
+            "display": e.display, "status": e.status, "reason": e.reason} for e in items])
 
     def add_lifestyle_events(self, items: Sequence[LifestyleEvent]) -> int:
         return self._insert_ignore(S.lifestyle_events, [{
