@@ -14,7 +14,7 @@ from hyperhealth.errors import InputError
 
 
 class Level(enum.IntEnum):
-    """How soon someone should look: ``INFO`` (when convenient), ``WARN`` (today), ``URGENT`` (now)."""
+    """How soon to look: ``INFO`` (when convenient), ``WARN`` (today), ``URGENT`` (now)."""
 
     INFO = 1
     WARN = 2

@@ -1,0 +1,5 @@
+"""Stream processing: per-person state and detectors, live and in replay on one code path."""
+
+from hyperhealth.engine._engine import Engine, EngineStats
+
+__all__ = ["Engine", "EngineStats"]

@@ -1,7 +1,15 @@
 """The store: one schema on SQLite (embedded default) or PostgreSQL, migrated with Alembic."""
 
 from hyperhealth.config import Settings
-from hyperhealth.store._store import Series, Store, StreamInfo, Writer, new_person_id
+from hyperhealth.store._store import (
+    CommitListener,
+    Committed,
+    Series,
+    Store,
+    StreamInfo,
+    Writer,
+    new_person_id,
+)
 
 
 def open_store(settings: Settings | str | None = None, *, migrate: bool = True) -> Store:
@@ -12,4 +20,13 @@ def open_store(settings: Settings | str | None = None, *, migrate: bool = True) 
     return Store(url, migrate=migrate)
 
 
-__all__ = ["Series", "Store", "StreamInfo", "Writer", "new_person_id", "open_store"]
+__all__ = [
+    "CommitListener",
+    "Committed",
+    "Series",
+    "Store",
+    "StreamInfo",
+    "Writer",
+    "new_person_id",
+    "open_store",
+]

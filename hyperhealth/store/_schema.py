@@ -227,3 +227,101 @@ ingest_files = sa.Table(
     sa.Column("imported_us", TIME_US, nullable=False),
     sa.Column("report", sa.JSON, nullable=False),
 )
+
+# -- monitoring (engine state, alerts and their delivery) ---------------------------------------
+
+# Saved per-person detector state: a restart resumes from here instead of recomputing history.
+engine_state = sa.Table(
+    "engine_state", metadata,
+    sa.Column("person_pk", PK, sa.ForeignKey("persons.pk", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("state", sa.LargeBinary, nullable=False),  # zlib-compressed JSON
+    sa.Column("updated_us", TIME_US, nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(120), nullable=False),
+    sa.Column("rule_version", sa.String(16), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open, acknowledged, resolved
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("citation", sa.Text, nullable=False),
+    sa.Column("opened_us", TIME_US, nullable=False),  # data time of the first finding
+    sa.Column("last_seen_us", TIME_US, nullable=False),  # data time of the newest finding
+    sa.Column("resolved_us", TIME_US),
+    sa.Column("acknowledged_by", sa.String(200)),
+    sa.Column("acknowledged_us", TIME_US),
+    sa.Column("last_notified_us", TIME_US),  # data time of the last notification
+    sa.Column("notifications", sa.Integer, nullable=False),
+    sa.Column("escalation", sa.Integer, nullable=False),  # 0 none, 1 re-notified, 2 care team
+    sa.Column("created_us", TIME_US, nullable=False),  # wall clock when stored
+    sa.Index("ix_alerts_person_rule_key", "person_pk", "rule", "key", "status"),
+    sa.Index("ix_alerts_status_level", "status", "level"),
+)
+
+alert_events = sa.Table(
+    "alert_events", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("alert_pk", PK, sa.ForeignKey("alerts.pk", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("at_us", TIME_US, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+alert_snoozes = sa.Table(
+    "alert_snoozes", metadata,
+    sa.Column("person_pk", PK, sa.ForeignKey("persons.pk", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("max_level", sa.Integer, nullable=False),
+    sa.Column("until_us", TIME_US, nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+)
+
+# Clinician adjustments of a rule's parameters for one person (person_pk NULL: everyone).
+rule_settings = sa.Table(
+    "rule_settings", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("person_pk", PK, sa.ForeignKey("persons.pk", ondelete="CASCADE")),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.Column("updated_us", TIME_US, nullable=False),
+    sa.UniqueConstraint("person_pk", "rule", name="uq_rule_settings_natural"),
+)
+
+webhooks = sa.Table(
+    "webhooks", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("person_pk", PK, sa.ForeignKey("persons.pk", ondelete="CASCADE")),
+    sa.Column("min_level", sa.Integer, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),  # HMAC-SHA256 key for the signature header
+    sa.Column("care_team", sa.Boolean, nullable=False),  # receives escalations
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+# Outbox: a notification is stored with the alert change in one transaction and delivered later,
+# so a crash between the two can neither lose nor invent a notification.
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("alert_pk", PK, sa.ForeignKey("alerts.pk", ondelete="CASCADE"), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),  # mqtt, webhook
+    sa.Column("target", sa.Text, nullable=False),  # topic or webhook pk
+    sa.Column("reason", sa.String(32), nullable=False),  # opened, repeat, escalated, care-team...
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_us", TIME_US, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_us", TIME_US, nullable=False),
+    sa.Column("delivered_us", TIME_US),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Index("ix_notifications_pending", "delivered_us", "next_attempt_us"),
+)

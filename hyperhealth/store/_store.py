@@ -8,9 +8,10 @@ nothing.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -70,6 +71,19 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class Committed:
+    """What one committed transaction added: observation rows (``person_pk, code, t_us, system,
+    source, device, record_id, t_end, value, ...``, duplicates included) and lifestyle events."""
+
+    rows: list[tuple[Any, ...]]
+    events: list[LifestyleEvent]
+
+
+CommitListener = Callable[[Committed], None]
+_log = logging.getLogger("hyperhealth.store")
+
+
+@dataclass(frozen=True, slots=True)
 class StreamInfo:
     code: str
     system: str
@@ -96,6 +110,7 @@ class Store:
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._person_pks: dict[str, int] = {}
+        self._listeners: list[CommitListener] = []
         if migrate:
             self.migrate()
 
@@ -132,11 +147,26 @@ class Store:
         """All writes inside land together or not at all."""
         try:
             with self.engine.begin() as conn:
-                yield Writer(self, conn)
+                writer = Writer(self, conn)
+                yield writer
         except BaseException:
             # keys of persons created in the rolled-back transaction must not be remembered
             self._person_pks.clear()
             raise
+        if self._listeners and (writer.new_rows or writer.new_events):
+            done = Committed(writer.new_rows, writer.new_events)
+            for fn in self._listeners:
+                try:
+                    fn(done)
+                except Exception:  # the data is stored; a listener catches up from the store
+                    _log.exception("commit listener %r failed", fn)
+
+    def add_commit_listener(self, fn: CommitListener) -> None:
+        """Call ``fn`` after each transaction that added observations or lifestyle events."""
+        self._listeners.append(fn)
+
+    def remove_commit_listener(self, fn: CommitListener) -> None:
+        self._listeners.remove(fn)
 
     # -- persons ---------------------------------------------------------------------------
     def _pk(self, conn: sa.Connection, person_id: str) -> int:
@@ -152,6 +182,15 @@ class Store:
     def person_pk(self, person_id: str) -> int:
         with self.engine.connect() as conn:
             return self._pk(conn, person_id)
+
+    def person_ids(self, pks: Sequence[int]) -> dict[int, str]:
+        """Person ids of internal keys (as found in :class:`Committed` rows)."""
+        if not pks:
+            return {}
+        p = S.persons
+        with self.engine.connect() as conn:
+            return {int(r[0]): r[1] for r in conn.execute(
+                sa.select(p.c.pk, p.c.id).where(p.c.pk.in_(list(set(pks)))))}
 
     def persons(self) -> list[Person]:
         with self.engine.connect() as conn:
@@ -385,6 +424,8 @@ class Writer:
         self.store = store
         self.conn = conn
         self._stage_types: list[int] | None = None  # PostgreSQL staging table column types
+        self.new_rows: list[tuple[Any, ...]] = []  # kept for commit listeners only
+        self.new_events: list[LifestyleEvent] = []
 
     # -- persons and links -------------------------------------------------------------------
     def upsert_person(self, person: Person) -> str:
@@ -512,6 +553,8 @@ class Writer:
         """Bulk insert of raw rows in ``_OBS_COLS`` order (person_pk, code, t_us, ...)."""
         if not rows:
             return 0
+        if self.store._listeners:
+            self.new_rows.extend(rows)
         cols = ", ".join(_OBS_COLS)
         if self.store.dialect == "sqlite":
             marks = ", ".join("?" * len(_OBS_COLS))
@@ -574,6 +617,8 @@ class Writer:
             "display": e.display, "status": e.status, "reason": e.reason} for e in items])
 
     def add_lifestyle_events(self, items: Sequence[LifestyleEvent]) -> int:
+        if self.store._listeners:
+            self.new_events.extend(items)
         return self._insert_ignore(S.lifestyle_events, [{
             "person_pk": self._ppk(e.person_id), "kind": str(e.kind), "start": to_us(e.start),
             "end": None if e.end is None else to_us(e.end), "details": dict(e.details),

@@ -1,0 +1,531 @@
+"""The alert lifecycle: open -> acknowledged -> resolved, with de-duplication, a daily budget,
+snooze, escalation and an outbox of notifications.
+
+Every change happens inside the caller's transaction together with the notifications it causes
+(the outbox, delivered by :mod:`hyperhealth.delivery.notify`), so a crash can neither lose nor
+duplicate a notification. Times of findings are *data* times, which makes replaying history
+produce the same alerts as living through it; acknowledgements, snoozes and escalation use the
+wall clock.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from hyperhealth.actions.alerts._request import AlertRequest
+from hyperhealth.actions.alerts._rule import MINUTE_US, Clear
+from hyperhealth.actions.levels import Level
+from hyperhealth.errors import InputError, NotFound
+from hyperhealth.model.time import from_us, to_us
+from hyperhealth.store import Store
+from hyperhealth.store import _schema as S
+
+ACTIVE = ("open", "acknowledged")
+STATUSES = ("open", "acknowledged", "resolved", "suppressed")
+
+
+def alert_topic(person_id: str) -> str:
+    """The MQTT topic a person's alerts are published to.
+
+    >>> alert_topic("p-1")
+    'hyperhealth/p-1/alerts'
+    """
+    return f"hyperhealth/{person_id}/alerts"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How the lifecycle limits noise. These are product settings, not clinical thresholds."""
+
+    daily_budget: int = 5  # non-urgent alerts per person per local day; more are suppressed
+    repeat_minutes: Mapping[Level, int] = field(
+        default_factory=lambda: {Level.URGENT: 30, Level.WARN: 240, Level.INFO: 1440}
+    )
+    renotify_minutes: int = 15  # an unacknowledged urgent alert is sent again after this
+    care_team_minutes: int = 30  # ... and to the care team after this
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    person_id: str
+    rule: str
+    key: str
+    rule_version: str
+    level: Level
+    status: str
+    title: str
+    explanation: str
+    evidence: Mapping[str, Any]
+    citation: str
+    opened: datetime
+    last_seen: datetime
+    resolved: datetime | None
+    acknowledged_by: str | None
+    acknowledged: datetime | None
+    notifications: int
+    escalation: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "person_id": self.person_id,
+            "rule": self.rule,
+            "key": self.key,
+            "rule_version": self.rule_version,
+            "level": self.level.label,
+            "status": self.status,
+            "title": self.title,
+            "explanation": self.explanation,
+            "evidence": dict(self.evidence),
+            "citation": self.citation,
+            "opened": self.opened.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "resolved": self.resolved.isoformat() if self.resolved else None,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged": self.acknowledged.isoformat() if self.acknowledged else None,
+            "notifications": self.notifications,
+            "escalation": self.escalation,
+        }
+
+
+@dataclass(slots=True)
+class ApplyStats:
+    opened: int = 0
+    updated: int = 0
+    suppressed: int = 0
+    resolved: int = 0
+    notifications: int = 0
+
+    def add(self, other: ApplyStats) -> None:
+        for k in ("opened", "updated", "suppressed", "resolved", "notifications"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+
+class AlertBook:
+    """Alerts of all persons in one store."""
+
+    def __init__(self, store: Store, policy: Policy | None = None) -> None:
+        self.store = store
+        self.policy = policy or Policy()
+
+    # -- findings from the engine ------------------------------------------------------------
+    def apply(
+        self,
+        conn: sa.Connection,
+        findings: Sequence[AlertRequest | Clear],
+        tz_of: Mapping[str, str],
+        now_us: int,
+    ) -> ApplyStats:
+        """Turn rule findings into alert changes and notifications (in ``conn``'s transaction)."""
+        stats = ApplyStats()
+        for f in sorted(findings, key=lambda f: f.time):
+            pk = self.store._pk(conn, f.person_id)
+            active = _active(conn, pk, f.rule, f.key)
+            if isinstance(f, Clear):
+                if active is not None:
+                    self._resolve(
+                        conn,
+                        active,
+                        to_us(f.time),
+                        "engine",
+                        "auto-resolved",
+                        {"reason": f.reason},
+                        now_us,
+                    )
+                    stats.resolved += 1
+                    stats.notifications += self._notify(conn, active["pk"], "resolved", now_us)
+                continue
+            t = to_us(f.time)
+            if active is not None:
+                stats.updated += 1
+                level = max(int(active["level"]), int(f.level))
+                conn.execute(
+                    sa.update(S.alerts)
+                    .where(S.alerts.c.pk == active["pk"])
+                    .values(
+                        last_seen_us=t,
+                        evidence=dict(f.evidence),
+                        level=level,
+                        explanation=f.explanation,
+                        title=f.title,
+                    )
+                )
+                if active["status"] == "suppressed":
+                    continue
+                due = (
+                    active["last_notified_us"] is None
+                    or t - int(active["last_notified_us"])
+                    >= self.policy.repeat_minutes[Level(level)] * MINUTE_US
+                )
+                if level > int(active["level"]) or due:
+                    reason = "raised" if level > int(active["level"]) else "repeat"
+                    stats.notifications += self._notify_if_awake(
+                        conn, pk, active["pk"], level, reason, t, now_us
+                    )
+                continue
+            status = "open"
+            if f.level < Level.URGENT and self._spent(conn, pk, f.time, tz_of.get(f.person_id)):
+                status = "suppressed"
+                stats.suppressed += 1
+            else:
+                stats.opened += 1
+            alert_pk = conn.execute(
+                sa.insert(S.alerts).values(
+                    person_pk=pk,
+                    rule=f.rule,
+                    key=f.key,
+                    rule_version=f.rule_version,
+                    level=int(f.level),
+                    status=status,
+                    title=f.title,
+                    explanation=f.explanation,
+                    evidence=dict(f.evidence),
+                    citation=f.citation,
+                    opened_us=t,
+                    last_seen_us=t,
+                    notifications=0,
+                    escalation=0,
+                    created_us=now_us,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            _event(
+                conn,
+                alert_pk,
+                now_us,
+                "engine",
+                status if status == "suppressed" else "opened",
+                {"over_budget": status == "suppressed"},
+            )
+            if status == "open":
+                stats.notifications += self._notify_if_awake(
+                    conn, pk, alert_pk, int(f.level), "opened", t, now_us
+                )
+        return stats
+
+    def _spent(self, conn: sa.Connection, pk: int, t: datetime, tz: str | None) -> bool:
+        """Has the person had ``daily_budget`` non-urgent alerts on the local day of ``t``?"""
+        local = t.astimezone(ZoneInfo(tz or "UTC"))
+        day0 = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        a = S.alerts
+        n = conn.execute(
+            sa.select(sa.func.count()).where(
+                a.c.person_pk == pk,
+                a.c.level < int(Level.URGENT),
+                a.c.status != "suppressed",
+                a.c.opened_us >= to_us(day0),
+                a.c.opened_us < to_us(day0 + timedelta(days=1)),
+            )
+        ).scalar_one()
+        return int(n) >= self.policy.daily_budget
+
+    def _notify_if_awake(
+        self,
+        conn: sa.Connection,
+        person_pk: int,
+        alert_pk: int,
+        level: int,
+        reason: str,
+        t_us: int,
+        now_us: int,
+    ) -> int:
+        snooze = (
+            conn.execute(sa.select(S.alert_snoozes).where(S.alert_snoozes.c.person_pk == person_pk))
+            .mappings()
+            .first()
+        )
+        if snooze is not None and level <= snooze["max_level"] and t_us < snooze["until_us"]:
+            _event(
+                conn,
+                alert_pk,
+                now_us,
+                "engine",
+                "held",
+                {"reason": "snoozed", "until": from_us(snooze["until_us"]).isoformat()},
+            )
+            return 0
+        conn.execute(
+            sa.update(S.alerts)
+            .where(S.alerts.c.pk == alert_pk)
+            .values(last_notified_us=t_us, notifications=S.alerts.c.notifications + 1)
+        )
+        return self._notify(conn, alert_pk, reason, now_us)
+
+    def _notify(
+        self, conn: sa.Connection, alert_pk: int, reason: str, now_us: int, care_team: bool = False
+    ) -> int:
+        """Queue the alert's current state for MQTT and each matching webhook."""
+        alert = self._get(conn, alert_pk)
+        payload = {**alert.to_dict(), "reason": reason}
+        rows = [] if care_team else [{"channel": "mqtt", "target": alert_topic(alert.person_id)}]
+        w = S.webhooks
+        pk = self.store._pk(conn, alert.person_id)
+        q = sa.select(w.c.pk).where(
+            w.c.active,
+            w.c.min_level <= int(alert.level),
+            sa.or_(w.c.person_pk.is_(None), w.c.person_pk == pk),
+            w.c.care_team == care_team,
+        )
+        rows += [{"channel": "webhook", "target": str(r[0])} for r in conn.execute(q)]
+        for r in rows:
+            conn.execute(
+                sa.insert(S.notifications).values(
+                    alert_pk=alert_pk,
+                    reason=reason,
+                    payload=payload,
+                    created_us=now_us,
+                    attempts=0,
+                    next_attempt_us=now_us,
+                    last_error="",
+                    **r,
+                )
+            )
+        return len(rows)
+
+    def _resolve(
+        self,
+        conn: sa.Connection,
+        row: Any,
+        t_us: int,
+        actor: str,
+        action: str,
+        detail: dict[str, Any],
+        now_us: int,
+    ) -> None:
+        conn.execute(
+            sa.update(S.alerts)
+            .where(S.alerts.c.pk == row["pk"])
+            .values(status="resolved", resolved_us=t_us)
+        )
+        _event(conn, row["pk"], now_us, actor, action, detail)
+
+    # -- people acting on alerts -------------------------------------------------------------
+    def find(
+        self,
+        person_id: str | None = None,
+        *,
+        status: Sequence[str] | None = None,
+        min_level: Level = Level.INFO,
+        limit: int = 200,
+    ) -> list[Alert]:
+        """Newest first. ``status`` defaults to the active ones (open, acknowledged)."""
+        for s in status or ():
+            if s not in STATUSES:
+                raise InputError(
+                    f"unknown alert status {s!r}",
+                    field="status",
+                    hint=f"use one of: {', '.join(STATUSES)}",
+                )
+        a = S.alerts
+        q = _select().where(a.c.status.in_(list(status or ACTIVE)), a.c.level >= int(min_level))
+        with self.store.engine.connect() as conn:
+            if person_id is not None:
+                q = q.where(a.c.person_pk == self.store._pk(conn, person_id))
+            q = q.order_by(a.c.level.desc(), a.c.last_seen_us.desc()).limit(limit)
+            return [_alert(r) for r in conn.execute(q).mappings()]
+
+    def get(self, alert_id: int) -> Alert:
+        with self.store.engine.connect() as conn:
+            return self._get(conn, alert_id)
+
+    def history(self, alert_id: int) -> list[dict[str, Any]]:
+        e = S.alert_events
+        with self.store.engine.connect() as conn:
+            self._get(conn, alert_id)
+            return [
+                {
+                    "at": from_us(r["at_us"]).isoformat(),
+                    "actor": r["actor"],
+                    "action": r["action"],
+                    "detail": r["detail"],
+                }
+                for r in conn.execute(
+                    sa.select(e).where(e.c.alert_pk == alert_id).order_by(e.c.pk)
+                ).mappings()
+            ]
+
+    def acknowledge(self, alert_id: int, by: str, note: str = "") -> Alert:
+        return self._act(alert_id, by, "acknowledged", note)
+
+    def resolve(self, alert_id: int, by: str, note: str = "") -> Alert:
+        return self._act(alert_id, by, "resolved", note)
+
+    def annotate(self, alert_id: int, by: str, note: str) -> Alert:
+        if not note.strip():
+            raise InputError("a note needs text", field="note")
+        return self._act(alert_id, by, "annotated", note)
+
+    def _act(self, alert_id: int, by: str, action: str, note: str) -> Alert:
+        now = _now_us()
+        with self.store.transaction() as w:
+            row = (
+                w.conn.execute(sa.select(S.alerts).where(S.alerts.c.pk == alert_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"no alert {alert_id}")
+            if action == "acknowledged":
+                if row["status"] != "open":
+                    raise InputError(
+                        f"alert {alert_id} is {row['status']}, not open",
+                        field="status",
+                        hint="only open alerts can be acknowledged",
+                    )
+                w.conn.execute(
+                    sa.update(S.alerts)
+                    .where(S.alerts.c.pk == alert_id)
+                    .values(status="acknowledged", acknowledged_by=by, acknowledged_us=now)
+                )
+            elif action == "resolved":
+                if row["status"] == "resolved":
+                    raise InputError(f"alert {alert_id} is already resolved", field="status")
+                self._resolve(w.conn, row, now, by, "resolved", {"note": note}, now)
+                self._notify(w.conn, alert_id, "resolved", now)
+                return self._get(w.conn, alert_id)
+            _event(w.conn, alert_id, now, by, action, {"note": note})
+            return self._get(w.conn, alert_id)
+
+    def snooze(self, person_id: str, level: Level, until: datetime, by: str) -> None:
+        """Hold notifications of ``level`` and below for the person until ``until``."""
+        with self.store.transaction() as w:
+            pk = self.store._pk(w.conn, person_id)
+            w.conn.execute(sa.delete(S.alert_snoozes).where(S.alert_snoozes.c.person_pk == pk))
+            w.conn.execute(
+                sa.insert(S.alert_snoozes).values(
+                    person_pk=pk, max_level=int(level), until_us=to_us(until), by=by
+                )
+            )
+
+    def escalate(self, now_us: int | None = None) -> int:
+        """Re-notify unacknowledged urgent alerts, then tell the care team; returns how many."""
+        now = _now_us() if now_us is None else now_us
+        a, p = S.alerts, self.policy
+        done = 0
+        with self.store.transaction() as w:
+            rows = w.conn.execute(
+                sa.select(a.c.pk, a.c.created_us, a.c.escalation).where(
+                    a.c.status == "open", a.c.level == int(Level.URGENT), a.c.escalation < 2
+                )
+            ).all()
+            for pk, created, esc in rows:
+                age = now - int(created)
+                if esc < 2 and age >= p.care_team_minutes * MINUTE_US:
+                    self._notify(w.conn, pk, "escalated-care-team", now, care_team=True)
+                    new = 2
+                elif esc < 1 and age >= p.renotify_minutes * MINUTE_US:
+                    self._notify(w.conn, pk, "escalated", now)
+                    new = 1
+                else:
+                    continue
+                w.conn.execute(sa.update(a).where(a.c.pk == pk).values(escalation=new))
+                _event(w.conn, pk, now, "engine", "escalated", {"step": new})
+                done += 1
+        return done
+
+    def add_webhook(
+        self,
+        url: str,
+        *,
+        person_id: str | None = None,
+        min_level: Level = Level.WARN,
+        care_team: bool = False,
+        secret: str | None = None,
+    ) -> tuple[int, str]:
+        """Register a webhook; returns its id and the HMAC secret that signs its deliveries."""
+        if not url.startswith(("http://", "https://")):
+            raise InputError(f"webhook URL {url!r} is not http(s)", field="url")
+        secret = secret or secrets.token_urlsafe(32)
+        with self.store.transaction() as w:
+            pk = None if person_id is None else self.store._pk(w.conn, person_id)
+            wid = w.conn.execute(
+                sa.insert(S.webhooks).values(
+                    url=url,
+                    person_pk=pk,
+                    min_level=int(min_level),
+                    secret=secret,
+                    care_team=care_team,
+                    active=True,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return int(wid), secret
+
+    def _get(self, conn: sa.Connection, alert_id: int) -> Alert:
+        row = conn.execute(_select().where(S.alerts.c.pk == alert_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no alert {alert_id}")
+        return _alert(row)
+
+
+def _select() -> sa.Select[Any]:
+    return sa.select(S.alerts, S.persons.c.id.label("person_id")).join(
+        S.persons, S.persons.c.pk == S.alerts.c.person_pk
+    )
+
+
+def _active(conn: sa.Connection, pk: int, rule: str, key: str) -> Any:
+    a = S.alerts
+    return (
+        conn.execute(
+            sa.select(a)
+            .where(
+                a.c.person_pk == pk,
+                a.c.rule == rule,
+                a.c.key == key,
+                a.c.status.in_([*ACTIVE, "suppressed"]),
+            )
+            .order_by(a.c.pk.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+
+
+def _event(
+    conn: sa.Connection, alert_pk: int, at_us: int, actor: str, action: str, detail: dict[str, Any]
+) -> None:
+    conn.execute(
+        sa.insert(S.alert_events).values(
+            alert_pk=alert_pk, at_us=at_us, actor=actor, action=action, detail=detail
+        )
+    )
+
+
+def _alert(r: Any) -> Alert:
+    def t(x: int | None) -> datetime | None:
+        return None if x is None else from_us(int(x))
+
+    return Alert(
+        id=int(r["pk"]),
+        person_id=r["person_id"],
+        rule=r["rule"],
+        key=r["key"],
+        rule_version=r["rule_version"],
+        level=Level(r["level"]),
+        status=r["status"],
+        title=r["title"],
+        explanation=r["explanation"],
+        evidence=r["evidence"],
+        citation=r["citation"],
+        opened=from_us(r["opened_us"]),
+        last_seen=from_us(r["last_seen_us"]),
+        resolved=t(r["resolved_us"]),
+        acknowledged_by=r["acknowledged_by"],
+        acknowledged=t(r["acknowledged_us"]),
+        notifications=int(r["notifications"]),
+        escalation=int(r["escalation"]),
+    )
+
+
+def _now_us() -> int:
+    import time
+
+    return time.time_ns() // 1000

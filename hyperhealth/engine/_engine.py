@@ -1,0 +1,424 @@
+"""The stream engine: per-person state, detectors run on new readings, live and replay alike.
+
+Live, the engine listens to the store: after each committed ingest transaction it receives the
+new rows. In replay it reads stored history in time windows. Both paths call :meth:`process`
+with per-person, per-code arrays, so replaying history gives the alerts living through it gave.
+
+Ordering policy (docs/methods.md): readings of one person and code are processed in time order.
+A reading no newer than the newest already processed for that person and code (its watermark)
+is *late*: it is stored and shown, but does not drive detectors, because detector state has
+moved past it. Duplicates fall under the same rule. Late readings are counted.
+
+Durability: detector state and the alert changes of a batch are saved in one transaction. On
+start, :meth:`catch_up` processes whatever the store holds beyond each person's watermarks,
+so readings stored while the engine was down (or between an ingest commit and a crash) are
+processed exactly once; a finding re-derived after a crash meets its existing alert and is
+de-duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+import sqlalchemy as sa
+
+from hyperhealth.actions.alerts._lifecycle import AlertBook, ApplyStats
+from hyperhealth.actions.alerts._registry import RuleConfig
+from hyperhealth.actions.alerts._request import AlertRequest
+from hyperhealth.actions.alerts._rule import (
+    DAY_US,
+    RESTING_HR,
+    SLEEP_MINUTES,
+    Chunk,
+    Clear,
+    RuleContext,
+    Subject,
+)
+from hyperhealth.engine._resting import resting
+from hyperhealth.model import LifestyleEvent, LifestyleKind
+from hyperhealth.model.codes import HEART_RATE, STEPS
+from hyperhealth.model.time import from_us, to_us
+from hyperhealth.store import Committed, Store
+from hyperhealth.store import _schema as S
+
+log = logging.getLogger("hyperhealth.engine")
+
+Finding = AlertRequest | Clear
+Batch = Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]  # person -> code -> (t, v)
+
+
+@dataclass(slots=True)
+class EngineStats:
+    readings: int = 0
+    late: int = 0
+    batches: int = 0
+    findings: int = 0
+    rule_failures: Counter[str] = field(default_factory=Counter)
+    alerts: ApplyStats = field(default_factory=ApplyStats)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "readings": self.readings,
+            "late": self.late,
+            "batches": self.batches,
+            "findings": self.findings,
+            "rule_failures": dict(self.rule_failures),
+            "alerts": {
+                k: getattr(self.alerts, k)
+                for k in ("opened", "updated", "suppressed", "resolved", "notifications")
+            },
+        }
+
+
+class Engine:
+    """Runs the enabled rules over each person's readings and keeps their state."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: RuleConfig | None = None,
+        *,
+        book: AlertBook | None = None,
+        rest_minutes: int = 10,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config or RuleConfig()
+        self.rules = self.config.rules()
+        self.book = book or AlertBook(store)
+        self.rest_minutes = rest_minutes
+        self.clock = clock or (lambda: time.time_ns() // 1000)
+        self.stats = EngineStats()
+        self._states: dict[str, dict[str, Any]] = {}
+        self._subjects: dict[str, Subject] = {}
+        self._lock = threading.RLock()  # live batches may come from several ingest threads
+        self._inputs = {c for r in self.rules for c in r.codes} | {HEART_RATE, STEPS}
+        self._load_overrides()
+
+    # -- live ----------------------------------------------------------------------------------
+    def attach(self) -> None:
+        """Process every committed ingest transaction from now on (after catching up)."""
+        self.catch_up()
+        self.store.add_commit_listener(self.on_commit)
+
+    def detach(self) -> None:
+        self.store.remove_commit_listener(self.on_commit)
+
+    def on_commit(self, done: Committed) -> None:
+        batch = self._batch_from_rows(done.rows)
+        for pid, chunk in _sleep_chunks(done.events).items():
+            batch.setdefault(pid, {})[SLEEP_MINUTES] = chunk
+        if batch:
+            self.process(batch, now_us=self.clock())
+
+    def tick(self, now_us: int | None = None) -> list[Finding]:
+        """Clock-driven rules (no data for too long) and escalation of unacknowledged alerts."""
+        now = self.clock() if now_us is None else now_us
+        ticking = [r for r in self.rules if r.on_tick]
+        with self._lock:
+            self._load_states(self._known_persons())
+            findings: list[Finding] = []
+            touched = []
+            for pid, st in self._states.items():
+                before = len(findings)
+                self._run(pid, st, {}, ticking, now, findings)
+                if len(findings) > before:
+                    touched.append(pid)
+            self._commit(touched, findings, now)
+        self.book.escalate(now)
+        return findings
+
+    # -- the one path ------------------------------------------------------------------------
+    def process(
+        self, batch: Batch, *, now_us: int | None = None, save: bool = True
+    ) -> list[Finding]:
+        """Run the rules over new readings (per person, per code, any order within a code)."""
+        now = self.clock() if now_us is None else now_us
+        findings: list[Finding] = []
+        with self._lock:
+            self._load_states(list(batch))
+            for pid, streams in batch.items():
+                st = self._states[pid]
+                wm = st.setdefault("wm", {})
+                data: dict[str, Chunk] = {}
+                for code, (t, v) in streams.items():
+                    chunk = self._fresh(t, v, wm.get(code))
+                    if len(chunk):
+                        wm[code] = int(chunk.t[-1])
+                        data[code] = chunk
+                if HEART_RATE in data or STEPS in data:
+                    rest = resting(
+                        data.get(HEART_RATE, Chunk.empty()),
+                        data.get(STEPS, Chunk.empty()),
+                        st.setdefault("resting", {}),
+                        self.rest_minutes,
+                    )
+                    if len(rest):
+                        data[RESTING_HR] = rest
+                if data:
+                    self._run(pid, st, data, self.rules, now, findings)
+            self.stats.batches += 1
+            if save:
+                self._commit(list(batch), findings, now)
+        return findings
+
+    def _fresh(self, t: np.ndarray, v: np.ndarray, wm: int | None) -> Chunk:
+        n = len(t)
+        self.stats.readings += n
+        t = np.asarray(t, np.int64)
+        v = np.asarray(v, np.float64)
+        if n > 1 and not bool(np.all(t[1:] >= t[:-1])):
+            order = np.argsort(t, kind="stable")
+            t, v = t[order], v[order]
+        keep = ~np.isnan(v)
+        if wm is not None:
+            keep &= t > wm
+        if n > 1:
+            keep[1:] &= t[1:] != t[:-1]  # one reading per instant: the first that arrived
+        if not keep.all():
+            self.stats.late += int(n - keep.sum())
+            t, v = t[keep], v[keep]
+        return Chunk(t, v)
+
+    def _run(
+        self,
+        pid: str,
+        st: dict[str, Any],
+        data: Mapping[str, Chunk],
+        rules: Iterable[Any],
+        now: int,
+        findings: list[Finding],
+    ) -> None:
+        subject = self._subject(pid)
+        rule_states = st.setdefault("rules", {})
+        for rule in rules:
+            if data and not any(c in data for c in rule.codes):
+                continue
+            params = self.config.params(rule.name, pid)
+            if not params.get("enabled", True):
+                continue
+            ctx = RuleContext(subject, data, rule_states.setdefault(rule.name, {}), params, now)
+            try:
+                rule.evaluate(ctx)
+            except Exception:  # one faulty rule must not stop the others or the ingest
+                self.stats.rule_failures[rule.name] += 1
+                log.exception("rule %s failed for person %s; other rules go on", rule.name, pid)
+                continue
+            findings.extend(ctx.findings)
+        self.stats.findings += len(findings)
+
+    def _commit(self, persons: Sequence[str], findings: list[Finding], now: int) -> None:
+        """Save the persons' state and apply the findings in one transaction."""
+        if not persons and not findings:
+            return
+        tz_of = {pid: self._subject(pid).tz for pid in {f.person_id for f in findings}}
+        with self.store.transaction() as w:
+            self._save(w.conn, persons, now)
+            self.stats.alerts.add(self.book.apply(w.conn, findings, tz_of, now))
+
+    # -- replay --------------------------------------------------------------------------------
+    def replay(
+        self,
+        person_ids: Sequence[str] | None = None,
+        *,
+        window_days: int = 7,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> EngineStats:
+        """Process stored readings beyond each person's watermarks, window by window."""
+        ids = [p.id for p in self.store.persons()] if person_ids is None else list(person_ids)
+        for pid in ids:
+            with self._lock:
+                self._load_states([pid])
+                wm = dict(self._states[pid].get("wm", {}))
+            streams = self._present(pid)
+            if not streams:
+                continue
+            # from the oldest reading not yet processed in any stream
+            t0 = min(wm[c] + 1 if c in wm else first for c, (first, _) in streams.items())
+            t_end = max(s[1] for s in streams.values()) + 1
+            n = 0
+            while t0 < t_end:
+                t1 = min(t_end, t0 + window_days * DAY_US)
+                batch = {}
+                for code in streams:
+                    s = self.store.series(pid, code, from_us(t0), from_us(t1))
+                    if len(s):
+                        batch[code] = (s.t_us, s.value)
+                        n += len(s)
+                sleep = _sleep_chunks(
+                    self.store.lifestyle_events(pid, from_us(t0 - DAY_US), from_us(t1))
+                )
+                if pid in sleep:
+                    c = sleep[pid]
+                    m = (c.t >= t0) & (c.t < t1)
+                    batch[SLEEP_MINUTES] = (c.t[m], c.v[m])
+                if batch:
+                    self.process({pid: batch}, now_us=t1 - 1)
+                t0 = t1
+            if progress is not None:
+                progress(pid, n)
+        return self.stats
+
+    def catch_up(self) -> EngineStats:
+        """Process whatever is stored beyond each person's watermark (after a restart)."""
+        return self.replay()
+
+    def reset(self, person_ids: Sequence[str] | None = None) -> None:
+        """Forget saved state and alerts (for a replay from scratch)."""
+        with self._lock, self.store.transaction() as w:
+            pks = None if person_ids is None else [self.store._pk(w.conn, p) for p in person_ids]
+            for table in (S.engine_state, S.alerts, S.alert_snoozes):
+                q = sa.delete(table)
+                if pks is not None:
+                    q = q.where(table.c.person_pk.in_(pks))
+                w.conn.execute(q)
+            if person_ids is None:
+                self._states.clear()
+            else:
+                for p in person_ids:
+                    self._states.pop(p, None)
+
+    def _present(self, pid: str) -> dict[str, tuple[int, int]]:
+        return {
+            s.code: (to_us(s.first), to_us(s.last))
+            for s in self.store.streams(pid)
+            if s.code in self._inputs
+        }
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_of(self, person_id: str) -> dict[str, Any]:
+        """A copy of the person's saved detector state (for inspection and tests)."""
+        with self._lock:
+            self._load_states([person_id])
+            return orjson.loads(orjson.dumps(self._states[person_id]))
+
+    def _load_states(self, person_ids: Sequence[str]) -> None:
+        missing = [p for p in person_ids if p not in self._states]
+        if not missing:
+            return
+        es, p = S.engine_state, S.persons
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(p.c.id, es.c.state)
+                .join(es, es.c.person_pk == p.c.pk)
+                .where(p.c.id.in_(missing))
+            ).all()
+        for pid, blob in rows:
+            self._states[pid] = orjson.loads(zlib.decompress(blob))
+        for pid in missing:
+            self._states.setdefault(pid, {})
+
+    def _save(self, conn: sa.Connection, person_ids: Sequence[str], now: int) -> None:
+        es = S.engine_state
+        for pid in person_ids:
+            blob = zlib.compress(
+                orjson.dumps(self._states[pid], option=orjson.OPT_SERIALIZE_NUMPY), 1
+            )
+            pk = self.store._pk(conn, pid)
+            n = conn.execute(
+                sa.update(es).where(es.c.person_pk == pk).values(state=blob, updated_us=now)
+            ).rowcount
+            if not n:
+                conn.execute(sa.insert(es).values(person_pk=pk, state=blob, updated_us=now))
+
+    def _known_persons(self) -> list[str]:
+        es, p = S.engine_state, S.persons
+        with self.store.engine.connect() as conn:
+            return [
+                r[0] for r in conn.execute(sa.select(p.c.id).join(es, es.c.person_pk == p.c.pk))
+            ]
+
+    def _subject(self, pid: str) -> Subject:
+        s = self._subjects.get(pid)
+        if s is None:
+            person = self.store.person(pid)
+            s = Subject(pid, person.tz, person.birth_date, person.sex_at_birth)
+            self._subjects[pid] = s
+        return s
+
+    def _load_overrides(self) -> None:
+        rs, p = S.rule_settings, S.persons
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(p.c.id, rs.c.rule, rs.c.params).select_from(
+                    rs.outerjoin(p, p.c.pk == rs.c.person_pk)
+                )
+            ).all()
+        self.config.overrides.clear()
+        for pid, rule, params in rows:
+            self.config.overrides.setdefault(pid, {})[rule] = dict(params)
+
+    def set_rule_params(
+        self, rule: str, params: Mapping[str, Any], *, by: str, person_id: str | None = None
+    ) -> None:
+        """A clinician's adjustment of a rule for one person (or everyone, ``person_id=None``)."""
+        from hyperhealth.actions.alerts._registry import check_params
+
+        check_params(rule, params)
+        rs = S.rule_settings
+        with self.store.transaction() as w:
+            pk = None if person_id is None else self.store._pk(w.conn, person_id)
+            w.conn.execute(
+                sa.delete(rs).where(
+                    rs.c.rule == rule,
+                    rs.c.person_pk.is_(None) if pk is None else rs.c.person_pk == pk,
+                )
+            )
+            w.conn.execute(
+                sa.insert(rs).values(
+                    person_pk=pk,
+                    rule=rule,
+                    params=dict(params),
+                    updated_by=by,
+                    updated_us=self.clock(),
+                )
+            )
+        with self._lock:
+            self._load_overrides()
+
+    # -- input conversion ------------------------------------------------------------------------
+    def _batch_from_rows(self, rows: Sequence[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
+        groups: dict[tuple[int, str], tuple[list[int], list[float]]] = {}
+        inputs = self._inputs
+        for r in rows:
+            if r[1] in inputs and r[8] is not None:
+                g = groups.get((r[0], r[1]))
+                if g is None:
+                    g = groups[(r[0], r[1])] = ([], [])
+                g[0].append(r[2])
+                g[1].append(r[8])
+        ids = self.store.person_ids([pk for pk, _ in groups])
+        batch: dict[str, dict[str, Any]] = {}
+        for (pk, code), (t, v) in groups.items():
+            batch.setdefault(ids[pk], {})[code] = (
+                np.asarray(t, np.int64),
+                np.asarray(v, np.float64),
+            )
+        return batch
+
+
+def _sleep_chunks(events: Iterable[LifestyleEvent]) -> dict[str, Chunk]:
+    """Minutes of each sleep period, at its end time, per person."""
+    per: dict[str, list[tuple[int, float]]] = {}
+    for e in events:
+        if e.kind == LifestyleKind.SLEEP and e.end is not None and e.end > e.start:
+            per.setdefault(e.person_id, []).append(
+                (to_us(e.end), (e.end - e.start) / timedelta(minutes=1))
+            )
+    out = {}
+    for pid, items in per.items():
+        items.sort()
+        out[pid] = Chunk(
+            np.array([t for t, _ in items], np.int64), np.array([m for _, m in items], np.float64)
+        )
+    return out
