@@ -139,6 +139,18 @@ def iso(t_us: int) -> str:
     return from_us(int(t_us)).isoformat()
 
 
+def local_hour(t: np.ndarray, tz: str) -> np.ndarray:
+    """Hour of day (0-23) of µs UTC times in time zone ``tz``.
+
+    >>> local_hour(np.array([0]), "America/New_York").tolist()
+    [19]
+    """
+    import pandas as pd
+
+    idx = pd.DatetimeIndex(np.asarray(t, np.int64).astype("datetime64[us]"), tz="UTC")
+    return np.asarray(idx.tz_convert(tz).hour)
+
+
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Index ranges ``[start, end)`` where ``mask`` is true.
 

@@ -38,6 +38,7 @@ class Glucose(Rule):
         "end_minutes": 15,
         "prolonged_high_minutes": 120,
         "predict_minutes": 30,
+        "predict_confirm_minutes": 10,
         "trend_minutes": 20,
         "reading_minutes": 5,
         "max_gap_minutes": 15,
@@ -146,7 +147,15 @@ class Glucose(Rule):
             cond = ok[sel] & (pr < p["low_mg_dl"]) & (cur >= p["low_mg_dl"])
             te = tt[ends[sel]]
             st = ctx.state.setdefault("predicted-low", {})
-            for tr in track(st, te, pr, cond, min_on_us=step, lower=True, **common):
+            for tr in track(
+                st,
+                te,
+                pr,
+                cond,
+                lower=True,
+                min_on_us=int(p["predict_confirm_minutes"] * MINUTE_US),
+                **common,
+            ):
                 i = int(np.searchsorted(te, tr.t_us))
                 if tr.started:
                     self.request(

@@ -5,7 +5,9 @@ ACC/AHA/HRS guideline for supraventricular tachycardia, Circulation 2016;133:e50
 doi:10.1161/CIR.0000000000000311) and sinus bradycardia < 50 beats/min (Kusumoto FM et al.
 2018 ACC/AHA/HRS guideline on bradycardia, Circulation 2019;140:e382-e482,
 doi:10.1161/CIR.0000000000000628). The guideline notes that rates in the 40s are common in
-sleep and in trained people, so bradycardia is informational and a clinician can lower it.
+sleep and in trained people, so bradycardia is informational, is not looked for between
+midnight and 07:00 local time (the overnight window NightSignal uses), and a clinician can lower
+it.
 The 10-minute duration is our choice to avoid alerts on single beats; it is a parameter.
 """
 
@@ -15,7 +17,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hyperhealth.actions.alerts._episodes import track
-from hyperhealth.actions.alerts._rule import MINUTE_US, RESTING_HR, Rule, RuleContext, iso
+from hyperhealth.actions.alerts._rule import (
+    MINUTE_US,
+    RESTING_HR,
+    Rule,
+    RuleContext,
+    iso,
+    local_hour,
+)
 from hyperhealth.actions.levels import Level
 
 
@@ -33,6 +42,7 @@ class RestingRate(Rule):
         "minutes": 10,
         "end_minutes": 10,
         "max_gap_minutes": 5,
+        "night_end_hour": 7,
     }
 
     def evaluate(self, ctx: RuleContext) -> None:
@@ -40,6 +50,7 @@ class RestingRate(Rule):
         if not len(c):
             return
         p = ctx.params
+        awake_hours = local_hour(c.t, ctx.subject.tz) >= p["night_end_hour"]
         common = {
             "min_on_us": int(p["minutes"] * MINUTE_US),
             "min_off_us": int(p["end_minutes"] * MINUTE_US),
@@ -57,7 +68,7 @@ class RestingRate(Rule):
             ),
             (
                 "bradycardia",
-                c.v < p["bradycardia_below"],
+                (c.v < p["bradycardia_below"]) & awake_hours,
                 Level.INFO,
                 True,
                 p["bradycardia_below"],

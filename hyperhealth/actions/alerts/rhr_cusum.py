@@ -71,14 +71,19 @@ class RestingHrCusum(Rule):
         p, st = ctx.params, ctx.state
         base: list[list[float]] = st.setdefault("base", [])  # [hour, mean] pairs, oldest first
         horizon = hour - int(p["baseline_days"]) * 24
+        # running sums of (value - centre) over the baseline keep each hour O(1)
+        centre = float(st.setdefault("centre", x))
+        s1, s2 = float(st.get("s1", 0.0)), float(st.get("s2", 0.0))
         while base and base[0][0] <= horizon:
-            base.pop(0)
+            old = base.pop(0)[1] - centre
+            s1, s2 = s1 - old, s2 - old * old
         alarm = bool(st.get("alarm", False))
         cusum = float(st.get("cusum", 0.0))
         span_days = (hour - base[0][0]) / 24 if base else 0.0
         if len(base) >= 2 and span_days >= p["min_baseline_days"]:
-            vals = np.fromiter((b[1] for b in base), np.float64, len(base))
-            mu, sd = float(vals.mean()), float(vals.std(ddof=1))
+            n = len(base)
+            mu = centre + s1 / n
+            sd = math.sqrt(max(0.0, (s2 - s1 * s1 / n) / (n - 1)))
             if sd > 0 and math.isfinite(sd):
                 z = (x - mu) / sd
                 cusum = max(0.0, cusum + z - float(p["k"]))
@@ -94,7 +99,8 @@ class RestingHrCusum(Rule):
                     self.clear(ctx, t_us=t_us, reason="resting heart rate back at baseline")
         if not alarm:
             base.append([hour, x])
-        st["alarm"], st["cusum"] = alarm, cusum
+            s1, s2 = s1 + (x - centre), s2 + (x - centre) ** 2
+        st["alarm"], st["cusum"], st["s1"], st["s2"] = alarm, cusum, s1, s2
 
 
 def _alert(

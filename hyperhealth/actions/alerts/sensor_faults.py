@@ -52,11 +52,29 @@ class SensorFaults(Rule):
         starts = np.concatenate(([0], change))
         ends = np.append(change, len(v))
         name, unit = _SPEC[code]
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-            if prev is not None and prev[0] == v[a] and a == 0:
+        # only runs that can matter: the first (may continue), long ones, those after a long
+        # one (may clear it) and the last (carried over)
+        long_runs = np.flatnonzero(t[ends - 1] - t[starts] >= limit)
+        todo = sorted(
+            {
+                0,
+                len(starts) - 1,
+                *long_runs.tolist(),
+                *(k + 1 for k in long_runs.tolist() if k + 1 < len(starts)),
+            }
+        )
+        last_k, last_alerted = -1, False
+        for k in todo:
+            a, b = int(starts[k]), int(ends[k])
+            if k == 0 and prev is not None and prev[0] == v[0]:
                 since, alerted = int(prev[1]), bool(prev[2])
             else:
-                if prev is not None and prev[2]:
+                was = (
+                    bool(prev[2])
+                    if k == 0 and prev is not None
+                    else (last_k == k - 1 and last_alerted)
+                )
+                if was:
                     self.clear(
                         ctx, t_us=int(t[a]), key=f"flat:{code}", reason=f"{name} values vary again"
                     )
@@ -80,6 +98,7 @@ class SensorFaults(Rule):
                     },
                 )
                 alerted = True
+            last_k, last_alerted = k, alerted
             prev = [float(v[a]), since, alerted]
         st["flat"] = prev
 
