@@ -1,12 +1,13 @@
 """The US EPA Air Quality Index (AQI) from pollutant concentrations, with the 2024 breakpoints.
 
 Source of every number here (breakpoints, truncation, rounding, averaging periods, category
-names and colours, sensitive groups): US EPA, *Technical Assistance Document for the Reporting
-of Daily Air Quality - the Air Quality Index (AQI)*, EPA-454/B-24-002, May 2024 (the "TAD"),
-Tables 1, 2, 4 and 6 and section IV. The PM2.5 rows follow the revision in the PM NAAQS final
-rule, 89 FR 16202 (2024): "Good" now ends at 9.0 ug/m3 and the upper PM2.5 rows were re-drawn
-(Unhealthy 55.5-125.4, Very Unhealthy 125.5-225.4, Hazardous 225.5-325.4). The TAD merges the
-former two Hazardous rows (301-400, 401-500) into one row 301-500 for every pollutant.
+names and colours): US EPA, *Technical Assistance Document for the Reporting of Daily Air
+Quality - the Air Quality Index (AQI)*, EPA-454/B-24-002, May 2024 (the "TAD"), Tables 1, 2
+and 6 and section IV; sensitive groups: see :data:`SENSITIVE_GROUPS`. The PM2.5 rows follow
+the revision in the PM NAAQS final rule, 89 FR 16202 (2024): "Good" now ends at 9.0 ug/m3 and
+the upper PM2.5 rows were re-drawn (Unhealthy 55.5-125.4, Very Unhealthy 125.5-225.4,
+Hazardous 225.5-325.4). The TAD merges the former two Hazardous rows (301-400, 401-500) into one
+row 301-500 for every pollutant.
 
 Concentrations are given in the project's canonical units (``model/codes.py``): PM2.5 and PM10
 in ug/m3, O3, NO2 and SO2 in ppb, CO in ppm. The TAD tabulates ozone in ppm truncated to three
@@ -94,7 +95,7 @@ class Scale:
     averaging: str
     decimals: int  # truncation: digits kept after the decimal point
     rows: tuple[Breakpoint, ...]
-    sensitive_groups: tuple[str, ...]
+    sensitive_groups: tuple[str, ...]  # keys of SENSITIVE_GROUPS
     # below the first row there is no index for this averaging (1-hour O3 under 125 ppb):
     # the other averaging period decides, so this is not an error
     defined_from: Decimal = Decimal(0)
@@ -106,16 +107,33 @@ def _rows(*rows: tuple[str, str, int, int]) -> tuple[Breakpoint, ...]:
     return tuple(Breakpoint(Decimal(a), Decimal(b), i, j) for a, b, i, j in rows)
 
 
-# Sensitive groups per pollutant, after TAD Table 4 (our own wording).
-_PM_GROUPS = ("people with heart or lung disease", "older adults", "children and teenagers",
-              "people of lower socioeconomic status")
-_O3_GROUPS = ("people with asthma or other lung disease", "children and teenagers",
-              "older adults", "people who are active outdoors, including outdoor workers",
-              "people with certain genetic variants",
-              "people whose diets are low in certain nutrients (vitamins C and E)")
-_CO_GROUPS = ("people with heart disease, for example angina",)
-_SO2_GROUPS = ("people with asthma", "children", "older adults")
-_NO2_GROUPS = ("people with asthma", "children", "older adults")
+# Sensitive groups per pollutant (keys; our own wording in SENSITIVE_GROUPS). The TAD's
+# pollutant-specific sensitive groups (EPA 454/B-18-007, 2018, Table 3; the May 2024 TAD's
+# Table 4 could not be retrieved) were checked against public reproductions of the TAD's health
+# and cautionary statements: particle pollution - people with heart or lung disease, older
+# adults, children, people of lower socioeconomic status; ozone - people with lung disease such
+# as asthma, children, older adults, people active outdoors including outdoor workers, people
+# with certain genetic variants, people with diets limited in certain nutrients; CO - people with
+# heart disease such as angina; NO2 - people with asthma, children, older adults. SO2 is kept as
+# people with asthma, children, older adults; an older reproduction names children and people
+# with asthma or other lung disease instead (see docs/validation.md).
+SENSITIVE_GROUPS: dict[str, str] = {
+    "heart_disease": "people with heart disease",
+    "lung_disease": "people with lung disease, such as asthma or COPD",
+    "asthma": "people with asthma",
+    "older_adults": "older adults",
+    "children": "children",
+    "lower_ses": "people of lower socioeconomic status",
+    "active_outdoors": "people who are active outdoors, including outdoor workers",
+    "genetic_variants": "people with certain genetic variants",
+    "nutrient_poor_diet": "people whose diets are limited in certain nutrients",
+}
+_PM_GROUPS = ("heart_disease", "lung_disease", "older_adults", "children", "lower_ses")
+_O3_GROUPS = ("lung_disease", "children", "older_adults", "active_outdoors", "genetic_variants",
+              "nutrient_poor_diet")
+_CO_GROUPS = ("heart_disease",)
+_SO2_GROUPS = ("asthma", "children", "older_adults")
+_NO2_GROUPS = ("asthma", "children", "older_adults")
 
 #: TAD Table 6 (2024), one entry per pollutant and averaging period
 SCALES: dict[str, Scale] = {s.key: s for s in (
@@ -171,8 +189,9 @@ class AqiResult:
 
     @property
     def sensitive_groups(self) -> tuple[str, ...]:
-        """Who is most at risk from the responsible pollutant (TAD Table 4, our wording)."""
-        return SCALES[self.pollutant].sensitive_groups
+        """Who is most at risk from the responsible pollutant (TAD sensitive groups, our
+        wording); the keys are ``SCALES[pollutant].sensitive_groups``."""
+        return tuple(SENSITIVE_GROUPS[k] for k in SCALES[self.pollutant].sensitive_groups)
 
 
 def _scale(pollutant: str) -> Scale:
