@@ -1,0 +1,1 @@
+"""Pharmacogenomics: VCF -> star-allele diplotypes -> phenotypes -> CPIC-guided prescribing."""
