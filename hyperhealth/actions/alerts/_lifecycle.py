@@ -130,7 +130,14 @@ class AlertBook:
             pk = self.store._pk(conn, f.person_id)
             active = _active(conn, pk, f.rule, f.key)
             if isinstance(f, Clear):
-                if active is not None:
+                if active is not None and active["status"] == "suppressed":
+                    # it stays suppressed (never shown), but the condition is over
+                    conn.execute(
+                        sa.update(S.alerts)
+                        .where(S.alerts.c.pk == active["pk"])
+                        .values(resolved_us=to_us(f.time))
+                    )
+                elif active is not None:
                     self._resolve(
                         conn,
                         active,
@@ -479,7 +486,10 @@ def _active(conn: sa.Connection, pk: int, rule: str, key: str) -> Any:
                 a.c.person_pk == pk,
                 a.c.rule == rule,
                 a.c.key == key,
-                a.c.status.in_([*ACTIVE, "suppressed"]),
+                sa.or_(
+                    a.c.status.in_(ACTIVE),
+                    sa.and_(a.c.status == "suppressed", a.c.resolved_us.is_(None)),
+                ),
             )
             .order_by(a.c.pk.desc())
             .limit(1)

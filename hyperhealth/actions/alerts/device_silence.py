@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from hyperhealth.actions.alerts._rule import MINUTE_US, Rule, RuleContext, iso
 from hyperhealth.actions.levels import Level
 from hyperhealth.model.codes import CGM_GLUCOSE, HEART_RATE, METRICS
@@ -34,18 +36,21 @@ class DeviceSilence(Rule):
             c = ctx.chunk(code)
             last = st.get("last")
             if len(c):
-                if last is not None:
-                    gap = int(c.t[0]) - int(last)
-                    if gap > limit and not st.get("silent"):
-                        self._silent(ctx, code, int(last), limit)
-                    if gap > limit or st.get("silent"):
-                        self.clear(
-                            ctx,
-                            t_us=int(c.t[0]),
-                            key=code,
-                            reason=f"{_NAMES[code]} data resumed after "
-                            f"{gap / MINUTE_US:.0f} minutes",
-                        )
+                t = c.t if last is None else np.concatenate(([int(last)], c.t))
+                for i in np.flatnonzero(np.diff(t) > limit).tolist():
+                    gap = int(t[i + 1] - t[i])
+                    if not (i == 0 and last is not None and st.get("silent")):
+                        self._silent(ctx, code, int(t[i]), limit)  # not yet raised by a tick
+                    self.clear(
+                        ctx,
+                        t_us=int(t[i + 1]),
+                        key=code,
+                        reason=f"{_NAMES[code]} data resumed after {gap / MINUTE_US:.0f} minutes",
+                    )
+                if last is not None and st.get("silent") and int(c.t[0]) - int(last) <= limit:
+                    self.clear(
+                        ctx, t_us=int(c.t[0]), key=code, reason=f"{_NAMES[code]} data resumed"
+                    )
                 st["silent"] = False
                 st["last"] = int(c.t[-1])
             elif last is not None and not st.get("silent") and ctx.now_us - int(last) > limit:

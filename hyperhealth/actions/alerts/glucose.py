@@ -38,8 +38,8 @@ class Glucose(Rule):
         "end_minutes": 15,
         "prolonged_high_minutes": 120,
         "predict_minutes": 30,
-        "predict_confirm_minutes": 10,
-        "trend_minutes": 20,
+        "predict_confirm_minutes": 15,
+        "trend_minutes": 30,
         "reading_minutes": 5,
         "max_gap_minutes": 15,
     }

@@ -1,4 +1,4 @@
-"""Commands: demo, ingest, persons, profile, export, serve, mqtt-listen."""
+"""Commands: demo, ingest, persons, profile, export, serve, mqtt-listen, monitor."""
 
 from __future__ import annotations
 
@@ -308,7 +308,7 @@ def mqtt_listen(
 @app.command()
 def demo(
     persons_n: Annotated[int, typer.Option("--persons", help="People in the cohort")] = 8,
-    days: Annotated[int, typer.Option(help="Days of data per person")] = 7,
+    days: Annotated[int, typer.Option(help="Days of data per person")] = 14,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same cohort)")] = 7,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the run")] = False,
     port: Annotated[int, typer.Option(help="Port for the web app")] = 8000,
@@ -328,6 +328,15 @@ def demo(
             from hyperhealth.delivery.cli._serve import run_server
 
             run_server(store, "127.0.0.1", port, as_json=as_json, console=out)
+
+
+def _subcommands() -> None:
+    from hyperhealth.delivery.cli._monitor import app as monitor_app
+
+    app.add_typer(monitor_app, name="monitor")
+
+
+_subcommands()
 
 
 def main() -> None:

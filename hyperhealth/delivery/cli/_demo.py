@@ -51,6 +51,18 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
         cohort.save_ground_truth(gt)
         return {**{k: v for k, v in added.items() if v}, "ground_truth": str(gt)}
 
+    def monitor() -> dict[str, Any]:
+        from hyperhealth.actions.alerts import AlertBook
+        from hyperhealth.engine import Engine
+
+        stats = Engine(store).replay()
+        alerts = AlertBook(store).find(status=["open", "acknowledged", "resolved"],
+                                       limit=100_000)
+        levels = {lv: sum(1 for a in alerts if a.level.label == lv)
+                  for lv in ("urgent", "warn", "info")}
+        return {"readings": stats.readings, "alerts": len(alerts), **levels,
+                "open": sum(1 for a in alerts if a.status == "open")}
+
     def profiles() -> dict[str, Any]:
         from hyperhealth.insights.profile import build_profile
 
@@ -82,6 +94,7 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
 
     step("generate synthetic cohort", generate)
     step("ingest into the store", ingest)
+    step("run the detectors", monitor)
     step("build profiles", profiles)
     step("export a FHIR R4 bundle", export)
     if not quiet:
