@@ -286,13 +286,17 @@ def mqtt_listen(
                                             help="Broker URL, e.g. mqtt://127.0.0.1:1883")] = None,
     topic: Annotated[str, typer.Option(help="Subscription")] = "hyperhealth/+/readings",
     max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages")] = None,
+    monitor: Annotated[bool, typer.Option(help="Run the detectors on what arrives")] = True,
     as_json: Json = False,
 ) -> None:
     """Store device readings arriving over MQTT (QoS 1, acknowledged after they are stored)."""
+    from contextlib import nullcontext
+
+    from hyperhealth.engine import LiveMonitor
     from hyperhealth.ingest.mqtt import MqttListener
 
     broker = url or _state.settings.mqtt_url
-    with _store() as store:
+    with _store() as store, LiveMonitor(store) if monitor else nullcontext():
         listener = MqttListener(store, broker, topic=topic)
         if not as_json:
             console.print(f"listening on {broker} topic {topic} (Ctrl-C to stop)")

@@ -41,9 +41,10 @@ def replay(
     if as_json:
         emit_json(stats)
         return
+    a = stats["alerts"]
     out.print(f"processed {stats['readings']:,} readings in {stats['seconds']} s "
-              f"({stats['late']:,} late or duplicate); alerts opened {stats['alerts']['opened']}, "
-              f"resolved {stats['alerts']['resolved']}, over budget {stats['alerts']['suppressed']}")
+              f"({stats['late']:,} late or duplicate); alerts opened {a['opened']}, "
+              f"resolved {a['resolved']}, over budget {a['suppressed']}")
     if stats["rule_failures"]:
         out.print(f"[red]rule failures:[/] {escape(str(stats['rule_failures']))}")
 

@@ -20,5 +20,8 @@ def run_server(store: Store, host: str, port: int, *, as_json: bool, console: Co
     else:
         console.print(f"[bold]hyperhealth[/] is serving at [link={url}]{url}[/link] "
                       f"(API docs: {url}docs) — Ctrl-C to stop")
+    from hyperhealth.engine import LiveMonitor
+
     config: Any = uvicorn.Config(create_app(store), host=host, port=port, log_level="warning")
-    uvicorn.Server(config).run()
+    with LiveMonitor(store):  # readings posted to the API are monitored as they are stored
+        uvicorn.Server(config).run()
