@@ -64,6 +64,10 @@ def assess(person: Person, conditions: Sequence[Condition], medications: Sequenc
            now: datetime, *, allergies: Sequence[Allergy] = ()) -> AdvisoryReport:
     """Every rule for ``person`` at ``now``; see :func:`advisories_for`."""
     now = _utc(now)
+    if person.deceased is not None and person.deceased <= now:
+        why = "the person is recorded as deceased"
+        return AdvisoryReport(person.id, now, (), dict.fromkeys(RULES, why), (),
+                              _env_summary(environment))
     ctx = build_context(person, conditions, medications, planned_activities, now, allergies)
     if environment is None or not environment.values:
         why = ("No home location or location history is recorded, so no environmental "
