@@ -4,7 +4,13 @@ Changes (each applies only where the equation has that input, and says so otherw
 
 - ``stop_smoking``: current smoker -> not smoking (QRISK3: -> ex-smoker, its own category);
 - ``sbp_minus_10``: systolic BP 10 mmHg lower, treatment status unchanged;
-- ``statin``: starts a statin (only PREVENT has a statin input);
+- ``statin``: starts a moderate-intensity statin (only PREVENT has a statin input): the statin
+  input is switched on *and* LDL cholesterol falls by 30 %, the lower end of the 30-49 % that
+  the 2018 AHA/ACC cholesterol guideline gives for moderate-intensity statins (Grundy 2019,
+  doi:10.1161/CIR.0000000000000625), total cholesterol by the same amount. Switching the input
+  on alone would raise PREVENT's estimate, because its statin terms (statin and statin x
+  non-HDL-C) describe people already treated, whose cholesterol was higher before; so the
+  scenario needs the LDL value (``extra["ldl_c"]``);
 - ``lower_cholesterol``: LDL cholesterol lower by ``ldl_drop_mg_dl`` (default 1 mmol/L =
   38.67 mg/dL, the unit in which the Cholesterol Treatment Trialists' Collaboration reports
   statin effects, Lancet 2010;376:1670-81, doi:10.1016/S0140-6736(10)61350-5); total
@@ -45,7 +51,7 @@ ASSOCIATION_NOTE = ("What-if recomputes the same equation with one input changed
 CHANGES: dict[str, str] = {
     "stop_smoking": "stop smoking",
     "sbp_minus_10": "systolic blood pressure 10 mmHg lower (treatment status unchanged)",
-    "statin": "start a statin",
+    "statin": "start a moderate-intensity statin (LDL cholesterol 30 % lower)",
     "lower_cholesterol": "LDL cholesterol lower by {drop:.1f} mg/dL (total cholesterol "
                          "likewise, HDL unchanged)",
     "weight_minus_5pct": "weight 5 % lower (BMI 5 % lower at the same height; waist "
@@ -123,12 +129,21 @@ def _sbp(v: dict[str, Any], _: Mapping[str, Any]) -> str:
     return ""
 
 
-def _statin(v: dict[str, Any], _: Mapping[str, Any]) -> str:
+#: moderate-intensity statin: LDL-C lowered 30-49 % (Grundy 2019, Table 3); the lower end
+STATIN_LDL_FRACTION = 0.30
+
+
+def _statin(v: dict[str, Any], extra: Mapping[str, Any]) -> str:
     if "statin" not in v:
         return "no statin input"
     if v["statin"]:
         return "already takes a statin"
+    ldl = extra.get("ldl_c")
+    if ldl is None:
+        return ("needs LDL cholesterol to apply the lowering a statin brings (switching the "
+                "statin input on alone raises PREVENT's estimate)")
     v["statin"] = True
+    v["total_c"] = v["total_c"] - STATIN_LDL_FRACTION * float(ldl)
     return ""
 
 
