@@ -84,12 +84,15 @@ def _category_of(index: int) -> int:
     return next(i for i, c in enumerate(aq.CATEGORIES) if c.lo <= index <= c.hi)
 
 
+_ABOVE = {"o3_8h": "o3_1h", "so2": "so2_24h"}
+
+
 def _index(scale: str, value: float) -> tuple[str, int | None] | None:
     """(scale used, sub-index or None beyond the table); None where no index is defined."""
     s = aq.SCALES[scale]
     if aq.truncate(scale, value) > s.rows[-1].c_hi:
-        if scale == "o3_8h":  # the TAD: above the 8-hour rows, the 1-hour value decides
-            return _index("o3_1h", value)
+        if scale in _ABOVE:  # the TAD: above these rows the other averaging period decides
+            return _index(_ABOVE[scale], value)
         return scale, None
     i = aq.sub_index(scale, value)
     return None if i is None else (scale, i)

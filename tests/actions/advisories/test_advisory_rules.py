@@ -159,6 +159,17 @@ def test_hazardous_and_beyond_the_index_are_urgent_for_everyone() -> None:
     assert "beyond the AQI" in advise(person(30), env(pm25=400.0))["air-quality"].title
 
 
+def test_above_a_table_the_other_averaging_decides() -> None:
+    # 1-hour SO2 stops at 304 ppb; above it the TAD uses the 24-hour rows (305-604 -> 201-300)
+    a = advise(person(30), env(so2=400.0))["air-quality"]
+    assert (a.evidence["responsible_pollutant"], a.evidence["category"]) == ("so2_24h",
+                                                                            "Very Unhealthy")
+    # 8-hour ozone stops at 200 ppb; above it the 1-hour rows (205-404 -> 201-300)
+    o = advise(person(30), env(o3=250.0))["air-quality"]
+    assert (o.evidence["responsible_pollutant"], o.evidence["category"]) == ("o3_1h",
+                                                                            "Very Unhealthy")
+
+
 def test_worst_pollutant_decides() -> None:
     a = advise(person(30), env(pm25=40.0, o3=110.0), [ASTHMA])["air-quality"]
     assert a.evidence["responsible_pollutant"] == "o3_8h"  # 110 ppb: 8-hour table top is 200
