@@ -287,25 +287,42 @@ def mqtt_listen(
     topic: Annotated[str, typer.Option(help="Subscription")] = "hyperhealth/+/readings",
     max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages")] = None,
     monitor: Annotated[bool, typer.Option(help="Run the detectors on what arrives")] = True,
+    client_id: Annotated[str | None, typer.Option(
+        help="MQTT session name: a listener restarted with the same name gets what its "
+             "predecessor did not acknowledge")] = None,
     as_json: Json = False,
 ) -> None:
     """Store device readings arriving over MQTT (QoS 1, acknowledged after they are stored)."""
-    from contextlib import nullcontext
+    import signal
 
     from hyperhealth.engine import LiveMonitor
     from hyperhealth.ingest.mqtt import MqttListener
 
+    # a service manager stops us with SIGTERM: finish the batch in hand like on Ctrl-C
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker = url or _state.settings.mqtt_url
-    with _store() as store, LiveMonitor(store) if monitor else nullcontext():
-        listener = MqttListener(store, broker, topic=topic)
-        if not as_json:
-            console.print(f"listening on {broker} topic {topic} (Ctrl-C to stop)")
+    stats: dict[str, Any] = {}
+    with _store() as store:
+        live = LiveMonitor(store) if monitor else None
+        if live is not None:
+            live.__enter__()
         try:
-            stats = listener.run(max_messages=max_messages)
-        except KeyboardInterrupt:
-            stats = None
+            from hyperhealth.ingest.mqtt import DEFAULT_CLIENT_ID
+
+            listener = MqttListener(store, broker, topic=topic,
+                                    client_id=client_id or DEFAULT_CLIENT_ID)
+            if not as_json:
+                console.print(f"listening on {broker} topic {topic} (Ctrl-C to stop)")
+            try:
+                stats = listener.run(max_messages=max_messages)
+            except KeyboardInterrupt:
+                stats = {**listener.stats.to_dict(), "stopped": True}
+        finally:
+            if live is not None:
+                live.__exit__(None, None, None)
+                stats["engine"] = live.engine.stats.to_dict()
     if as_json:
-        emit_json(stats if isinstance(stats, dict) else {"stopped": True})
+        emit_json(stats)
 
 
 # --------------------------------------------------------------------------------------------
