@@ -126,16 +126,16 @@ def test_report_says_what_was_not_checked(cohort_store: tuple[Cohort, Store]) ->
         r.environment["readings"])
 
 
-def test_no_location_and_deceased(sqlite_store: Store) -> None:
+def test_no_location_and_deceased(store: Store) -> None:
     now = datetime(2024, 7, 1, 12, tzinfo=UTC)
-    with sqlite_store.transaction() as w:
+    with store.transaction() as w:
         w.upsert_person(Person("nowhere", birth_date=date(1980, 1, 1)))
         w.upsert_person(Person("gone", birth_date=date(1930, 1, 1),
                                home=Location(38.58, -121.49),
                                deceased=datetime(2020, 1, 1, tzinfo=UTC)))
-    (a,) = advisories_for_person(sqlite_store, "nowhere", now)
+    (a,) = advisories_for_person(store, "nowhere", now)
     assert a.rule == "environment-data" and "No home location" in a.why[0]
-    r = assess_person(sqlite_store, "gone", now)
+    r = assess_person(store, "gone", now)
     assert r.advisories == () and r.not_checked["heat"] == "the person is recorded as deceased"
 
 
@@ -165,3 +165,13 @@ def test_synthea_records_personalise_the_advice(shared_data: Path, sqlite_store:
     plain = {a.rule: a for a in advisories_for(Person("x", birth_date=date(1980, 1, 1)), [], [],
                                                env, [], now)}
     assert "air-quality" not in plain and plain["heat"].level == Level.INFO
+
+
+def test_public_surface() -> None:
+    import hyperhealth.actions.advisories as pkg
+
+    assert set(pkg.__all__) == {
+        "RULES", "SUPPORT_NOTE", "Advisory", "AdvisoryReport", "advisories_for",
+        "advisories_for_person", "assess", "assess_person", "environment_from_values"}
+    assert all(getattr(pkg, n) is not None for n in pkg.__all__)
+    assert list(pkg.RULES) == ["air-quality", "heat", "cold", "pollen", "uv"]
