@@ -60,7 +60,7 @@ class Pollutant:
 
     @property
     def display(self) -> str:
-        return aq.SCALES[self.scale].display if self.scale in aq.SCALES else "air quality"
+        return aq.SCALES[self.scale].display if self.scale in aq.SCALES else "an unnamed pollutant"
 
     @property
     def groups(self) -> tuple[str, ...]:
