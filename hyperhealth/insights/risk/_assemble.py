@@ -47,6 +47,10 @@ SBP_SD_WINDOW = timedelta(days=5 * 365)
 ACTIVITY_WINDOW = timedelta(days=28)
 
 _ACTIVE = ("active", "recurrence", "relapse")
+_LABELS = {"diabetes_any": "diabetes", "diabetes_type1": "type 1 diabetes",
+           "diabetes_type2": "type 2 diabetes", "af": "atrial fibrillation",
+           "ckd_stage_3_5": "chronic kidney disease stage 3-5", "sle": "lupus (SLE)",
+           "high_glucose": "prediabetes or high blood glucose", "stroke_tia": "stroke or TIA"}
 _HISTORY = frozenset({"stroke_tia", "myocardial_infarction", "coronary_disease",
                       "peripheral_artery_disease", "high_glucose"})
 _MED_ACTIVE = ("active", "intended", "on-hold")
@@ -227,7 +231,7 @@ class Facts:
                           f"give the result in {unit}")
                 continue
             conv_note = f" ({o.value:g} {o.unit})" if u not in ("", unit) else ""
-            self.put(name, round(value, 4), "measured", f"latest {o.display or o.code} "
+            self.put(name, value, "measured", f"latest {o.display or o.code} "
                      f"{value:.4g} {unit}{conv_note} on {_day(o.t)}", [_ref(o)], _day(o.t))
 
     def _egfr(self) -> None:
@@ -338,8 +342,9 @@ class Facts:
                          f"{_day(c.onset) or '?'}" for c in hits),
                          [f"Condition {c.code} {c.record_id} ({c.source})" for c in hits])
             else:
-                self.put(name, False, "no record", f"no {name.replace('_', ' ')} condition on "
-                         f"record ({len(self.conditions)} conditions checked)")
+                label = _LABELS.get(name, name.replace("_", " "))
+                self.put(name, False, "no record", f"no {label} condition on record "
+                         f"({len(self.conditions)} conditions checked)")
 
     def _medications(self) -> None:
         classes: dict[str, list[tuple[Medication, str]]] = {}
