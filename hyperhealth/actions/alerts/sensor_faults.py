@@ -52,17 +52,11 @@ class SensorFaults(Rule):
         starts = np.concatenate(([0], change))
         ends = np.append(change, len(v))
         name, unit = _SPEC[code]
-        # only runs that can matter: the first (may continue), long ones, those after a long
-        # one (may clear it) and the last (carried over)
+        # only runs that can matter: the first (may continue a long one) and the one after it,
+        # long ones and those after them (may clear them), and the last (carried over)
         long_runs = np.flatnonzero(t[ends - 1] - t[starts] >= limit)
-        todo = sorted(
-            {
-                0,
-                len(starts) - 1,
-                *long_runs.tolist(),
-                *(k + 1 for k in long_runs.tolist() if k + 1 < len(starts)),
-            }
-        )
+        todo = sorted({0, 1, len(starts) - 1, *long_runs.tolist(),
+                       *(k + 1 for k in long_runs.tolist())} & set(range(len(starts))))
         last_k, last_alerted = -1, False
         for k in todo:
             a, b = int(starts[k]), int(ends[k])

@@ -6,7 +6,14 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from hyperhealth.delivery.api import _export, _health, _ingest, _observations, _persons
+from hyperhealth.delivery.api import (
+    _advisories,
+    _export,
+    _health,
+    _ingest,
+    _observations,
+    _persons,
+)
 from hyperhealth.delivery.api._deps import DEVICE_BODY_LIMIT, FHIR_BODY_LIMIT
 from hyperhealth.delivery.api._errors import install_error_handlers
 from hyperhealth.store import Store
@@ -30,7 +37,7 @@ def create_app(store: Store, *, device_body_limit: int = DEVICE_BODY_LIMIT,
     app.state.device_body_limit = device_body_limit
     app.state.fhir_body_limit = fhir_body_limit
     install_error_handlers(app)
-    for module in (_health, _persons, _observations, _ingest, _export):
+    for module in (_health, _persons, _observations, _ingest, _export, _advisories):
         app.include_router(module.router)
     if web:
         from hyperhealth.delivery.web import install_web
