@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hyperhealth.insights.pgx._model import Diplotype, GeneMatch, VariantCall
 from hyperhealth.insights.pgx._tables import IUPAC, GeneDefinition, is_wobble
@@ -112,28 +113,29 @@ class GeneMatcher:
             gts.append(alleles)
             if len(alleles) == 2 and alleles[0] != alleles[1] and not c.phased:
                 phased_all = False
-        common = {"chromosome": d.chromosome, "missing_positions": tuple(missing),
-                  "variants": tuple(variants)}
+        common: dict[str, Any] = {"chromosome": d.chromosome,
+                                  "missing_positions": tuple(missing),
+                                  "variants": tuple(variants)}
         if not present:
             return GeneMatch(d.gene, "no_data", reasons=(
                 f"none of the {len(d.positions)} positions that define {d.gene} alleles is in "
-                "the file",), **common)  # type: ignore[arg-type]
+                "the file",), **common)
         req = [p for p in d.positions if p.pos in d.required_positions
                and (self.chrom, p.pos) not in calls]
         if req:
             return GeneMatch(d.gene, "no_call", reasons=(
                 "required position(s) missing: " + ", ".join(p.label for p in req),),
-                warnings=tuple(warnings), **common)  # type: ignore[arg-type]
+                warnings=tuple(warnings), **common)
         half = [d.positions[i].label for i, g in zip(present, gts, strict=True) if None in g]
         if half:
             return GeneMatch(d.gene, "no_call", reasons=(
                 "only one allele is called at " + ", ".join(half),), warnings=tuple(warnings),
-                **common)  # type: ignore[arg-type]
+                **common)
         ploidy = {len(g) for g in gts}
         if len(ploidy) > 1:
             return GeneMatch(d.gene, "no_call", reasons=(
                 "haploid and diploid genotypes are mixed",), warnings=tuple(warnings),
-                **common)  # type: ignore[arg-type]
+                **common)
         haploid = ploidy == {1}
         refs = [self.ref_alleles[i] for i in present]
         if self.hapb3_exonic is not None:
@@ -173,12 +175,12 @@ class GeneMatcher:
             if any(v.undocumented for v in variants) and d.gene not in UNDOCUMENTED_AS_REFERENCE:
                 reasons.append("the file has alleles the definitions do not list (see warnings)")
             return GeneMatch(d.gene, "no_call", reasons=tuple(reasons), warnings=tuple(warnings),
-                             **common)  # type: ignore[arg-type]
+                             **common)
         status = "called" if len(dips) == 1 else "ambiguous"
-        reasons = () if status == "called" else (
+        reasons_out: tuple[str, ...] = () if status == "called" else (
             f"{len(dips)} diplotypes fit the genotypes equally well",)
-        return GeneMatch(d.gene, status, diplotypes=tuple(dips), reasons=reasons,
-                         warnings=tuple(warnings), **common)  # type: ignore[arg-type]
+        return GeneMatch(d.gene, status, diplotypes=tuple(dips), reasons=reasons_out,
+                         warnings=tuple(warnings), **common)
 
     # -- building blocks ------------------------------------------------------------------------
     def _haplotypes(self, present: list[int]) -> tuple[list[_Hap], list[str], list[str]]:
@@ -340,7 +342,7 @@ class GeneMatcher:
         return out
 
     def _lowest(self, cand: list[_Hap], gts: list[tuple[str | None, ...]], refs: list[str],
-                warnings: list[str], common: dict[str, object]) -> GeneMatch:
+                warnings: list[str], common: dict[str, Any]) -> GeneMatch:
         """Alleles present on unphased data (lowest-function genes)."""
         found: list[tuple[_Hap, int]] = []
         for h in cand:
@@ -370,7 +372,7 @@ class GeneMatcher:
             if ref is None:
                 return GeneMatch(self.d.gene, "no_call", reasons=(
                     "no named allele explains the genotypes",), warnings=tuple(warnings),
-                    **common)  # type: ignore[arg-type]
+                    **common)
             names = []
         refname = self.d.reference.name
         shown = names if len(names) >= 2 else names + [refname] * (2 - len(names))
@@ -378,7 +380,7 @@ class GeneMatcher:
                          inferred=True, warnings=tuple(warnings), reasons=(
                              "unphased data with several variants: every allele found is listed "
                              "and the two lowest-function ones are used for the phenotype",),
-                         **common)  # type: ignore[arg-type]
+                         **common)
 
 
 def _dedupe(dips: Sequence[Diplotype]) -> list[Diplotype]:

@@ -148,6 +148,7 @@ class VcfCalls:
     warnings: dict[tuple[str, int] | str, list[str]] = field(default_factory=dict)
     lines: int = 0
     exact_lines: dict[tuple[str, int], set[int]] = field(default_factory=dict, repr=False)
+    all_samples: tuple[str, ...] = ()
 
     def warn(self, key: tuple[str, int] | str, message: str) -> None:
         bucket = self.warnings.setdefault(key, [])
@@ -291,7 +292,8 @@ class _Reader:
                              "are GRCh38", where=f"{where}:1",
                              hint="lift the file over to GRCh38 (e.g. with CrossMap or "
                                   "bcftools +liftover) or call variants against GRCh38")
-        self.out = VcfCalls(where, chosen, build, evidence, prefix, {s: {} for s in chosen})
+        self.out = VcfCalls(where, chosen, build, evidence, prefix, {s: {} for s in chosen},
+                            all_samples=all_samples)
 
     def record(self, line: str, lineno: int) -> None:
         if self.out is None:
@@ -363,7 +365,8 @@ def _read_text(text: str, reader: _Reader) -> VcfCalls:
         assert reader.out is not None
         reader.out = VcfCalls(reader.out.path, reader.out.samples, reader.out.build,
                               reader.out.build_evidence, reader.out.chr_prefix,
-                              {s: {} for s in reader.out.samples})
+                              {s: {} for s in reader.out.samples},
+                              all_samples=reader.out.all_samples)
         reader.out.warn("VCF", "the file is not sorted by position; every line was read")
         for k, line in enumerate(text[data_start:].split("\n"), start=header_lines + 1):
             line = line.rstrip("\r")
