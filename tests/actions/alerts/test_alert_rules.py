@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ def run(rule: str, data: dict[str, Chunk], *, splits: int = 1, tz: str = "UTC",
     t_all = np.concatenate([c.t for c in data.values()])
     edges = np.linspace(t_all.min(), t_all.max() + 1, splits + 1).astype(np.int64)
     out: list[AlertRequest | Clear] = []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         part = {k: Chunk(c.t[(c.t >= a) & (c.t < b)], c.v[(c.t >= a) & (c.t < b)])
                 for k, c in data.items()}
         ctx = RuleContext(Subject("p1", tz), part, state, p, int(b))
