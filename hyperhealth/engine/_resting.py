@@ -27,6 +27,8 @@ def resting(hr: Chunk, steps: Chunk, state: dict[str, Any], rest_minutes: int = 
     >>> steps = Chunk(np.array([0, 4]) * MINUTE_US, np.array([0., 30.]))
     >>> resting(hr, steps, st).v.tolist()  # minute 5 is 1 minute after steps: not resting
     [70.0, 62.0, 61.0]
+    >>> resting(hr, Chunk.empty(), {"first_step": 0}).v.tolist()  # no activity known
+    [70.0, 90.0, 62.0, 61.0]
     """
     active = steps.t[steps.v > 0]
     if "first_step" not in state and len(steps):
@@ -41,6 +43,9 @@ def resting(hr: Chunk, steps: Chunk, state: dict[str, Any], rest_minutes: int = 
         active = np.concatenate(([int(last)], active))
     if len(active):
         state["last_active"] = int(active[-1])
+    if not len(active):  # no step above zero yet: all of it is rest
+        keep = hr.t >= first
+        return Chunk(hr.t[keep], hr.v[keep])
     idx = np.searchsorted(active, hr.t, side="right") - 1
     prev = np.where(idx >= 0, active[np.maximum(idx, 0)], np.iinfo(np.int64).min // 2)
     # before the first step record ever seen, rest cannot be told from activity
