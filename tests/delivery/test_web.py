@@ -84,7 +84,7 @@ def test_person_page(client: TestClient) -> None:
     assert "Heart rate" in body and "Glucose [Mass/volume] in Interstitial fluid" in body
     assert "600" in body  # readings per stream in the table
     scripts = [s["src"] for s in page.all("script")]
-    assert scripts == ["/static/vendor/plotly.min.js", "/static/timeline.js"]
+    assert scripts == ["/static/vendor/plotly.min.js", "/static/timeline.js", "/static/alerts.js"]
     (chart,) = [d for d in page.all("div") if d.get("id") == "chart"]
     assert chart["data-person-id"] == "p-carol" and chart["aria-label"]
     # every form control has a label

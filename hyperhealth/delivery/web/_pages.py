@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hyperhealth.delivery.api._deps import get_store
 from hyperhealth.delivery.api._errors import ApiError
+from hyperhealth.delivery.web._alerts_view import person_alerts
 from hyperhealth.errors import NotFound
 from hyperhealth.model import METRICS
 
@@ -59,6 +60,7 @@ def install_web(app: FastAPI) -> None:
             "medications": [m for m in store.medications(person_id)
                             if m.status in ("active", "intended", "on-hold")],
             "allergies": store.allergies(person_id),
+            "alerts": person_alerts(store, person_id),
         }
         return templates.TemplateResponse(request, "person.html", ctx)
 
