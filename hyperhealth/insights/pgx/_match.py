@@ -48,11 +48,14 @@ HAPB3_INTRONIC_RSID = "rs75017182"
 HAPB3_EXONIC_RSID = "rs56038477"
 
 _NUM = re.compile(r"(\d+)")
+#: at most this many lower-ranked diplotypes are kept as alternatives
+MAX_ALTERNATIVES = 20
 
 
 def name_key(name: str) -> tuple[object, ...]:
     """Natural sort key for allele names (``*2`` before ``*10``)."""
-    return tuple(int(p) if p.isdigit() else p for p in _NUM.split(name) if p != "")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
+                 for p in _NUM.split(name) if p != "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +161,27 @@ class GeneMatcher:
             return self._lowest(cand, gts, refs, warnings, common)
         dips.sort(key=lambda x: (-x.score, name_key(x.allele1), name_key(x.allele2 or "")))
         priority_mode = bool(d.unphased_priorities) and not eff_phased
+        priority_pick: str | None = None
+        priority_all = list(dips)
         if priority_mode and len(dips) > 1:
             names = {x.name for x in dips}
             for cands, pick in d.unphased_priorities:
                 if cands <= names:
                     dips = [x for x in dips if x.name == pick]
+                    priority_pick = pick
                     warnings.append("unphased data gave several diplotypes; the one listed by "
                                     "the definition's priority table (frequency-based) is used")
                     break
+        alternatives: list[Diplotype] = []
         if top_only and dips:
             best = dips[0].score
-            dips = [x for x in dips if x.score == best]
+            kept = [x for x in dips if x.score == best]
+            if not eff_phased:
+                alternatives = [x for x in dips if x.score != best][:MAX_ALTERNATIVES]
+            dips = kept
+        if priority_pick is not None:
+            alternatives = [x for x in priority_all if x.name != priority_pick][:MAX_ALTERNATIVES]
+        common["alternatives"] = tuple(alternatives)
         if not dips:
             reasons = ["no pair of named alleles explains the genotypes at the "
                        f"{len(present)} positions read"]

@@ -73,7 +73,8 @@ class GeneMatch:
     ``no_call`` (none; ``reasons`` says why), ``no_data`` (no position of the gene in the file),
     ``outside`` (given as an outside call). ``haplotypes`` lists the alleles found on unphased data
     for genes read with the lowest-function rule (DPYD, RYR1); ``inferred`` marks a diplotype
-    built from them.
+    built from them. ``alternatives`` are diplotypes that also explain unphased genotypes exactly
+    but were ranked lower (fewer defining positions, or the definition's priority table).
     """
 
     gene: str
@@ -91,6 +92,7 @@ class GeneMatch:
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     source: str = "vcf"
+    alternatives: tuple[Diplotype, ...] = ()
 
     @property
     def called(self) -> bool:
@@ -108,7 +110,7 @@ class GeneMatch:
             "partly_tested_alleles": list(self.partly_tested_alleles),
             "variants": [v.to_dict() for v in self.variants],
             "reasons": list(self.reasons), "warnings": list(self.warnings),
-            "source": self.source,
+            "source": self.source, "alternatives": [d.to_dict() for d in self.alternatives],
         }
 
     @classmethod
@@ -125,6 +127,7 @@ class GeneMatch:
             variants=tuple(VariantCall.from_dict(v) for v in d.get("variants") or ()),
             reasons=tuple(d.get("reasons") or ()), warnings=tuple(d.get("warnings") or ()),
             source=d.get("source", "vcf"),
+            alternatives=tuple(Diplotype.from_dict(x) for x in d.get("alternatives") or ()),
         )
 
 
@@ -167,9 +170,11 @@ class GenePhenotype:
     alternatives: tuple[str, ...] = ()
     source: str = "vcf"
     notes: tuple[str, ...] = ()
+    phase_alternatives: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"gene": self.gene, "status": self.status, "diplotype": self.diplotype,
+                "phase_alternatives": list(self.phase_alternatives),
                 "alleles": list(self.alleles), "functions": list(self.functions),
                 "activity_values": list(self.activity_values),
                 "activity_score": self.activity_score, "phenotype": self.phenotype,
@@ -182,7 +187,7 @@ class GenePhenotype:
                    tuple(d.get("functions") or ()), tuple(d.get("activity_values") or ()),
                    d.get("activity_score"), d.get("phenotype"), d.get("lookup_key"),
                    tuple(d.get("alternatives") or ()), d.get("source", "vcf"),
-                   tuple(d.get("notes") or ()))
+                   tuple(d.get("notes") or ()), tuple(d.get("phase_alternatives") or ()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,9 +78,11 @@ def phenotype_diplotype(gene: str, dip: Diplotype, *, source: str = "vcf") -> Ge
     score: str | None = None
     if rules.activity and avs and all(v is not None for v in avs):
         try:
-            score = _fmt_score(sum(float(str(v)) for v in avs))
+            total = _fmt_score(sum(float(str(v).lstrip("≥")) for v in avs))
+            # '≥3.0' (three or more gene copies) makes the sum a lower bound
+            score = ("≥" + total) if any(str(v).startswith("≥") for v in avs) else total
         except ValueError:
-            score = None  # 'n/a' or '≥3.0': no numeric score
+            score = None  # 'n/a': no numeric score
     unknown = [a for a, f in zip(alleles, funcs, strict=True) if f is None]
     phen: str | None = None
     if unknown:
@@ -114,6 +116,17 @@ def phenotype_gene(m: GeneMatch) -> GenePhenotype:
     if not m.diplotypes:
         return GenePhenotype(m.gene, m.status, None, source=m.source, notes=m.reasons)
     first = phenotype_diplotype(m.gene, m.diplotypes[0], source=m.source)
+    if m.alternatives:
+        differ = []
+        for alt in m.alternatives:
+            ap = phenotype_diplotype(m.gene, alt, source=m.source)
+            if ap.phenotype != first.phenotype or ap.activity_score != first.activity_score:
+                differ.append(f"{alt.name}: {ap.phenotype or 'no phenotype'}")
+        if differ:
+            first = replace(first, phase_alternatives=tuple(differ), notes=(
+                *first.notes, "the genotypes are unphased; if the variants sit on the other "
+                "chromosome copies the result would be " + "; ".join(differ) +
+                " (phasing or family testing can tell)"))
     if len(m.diplotypes) == 1:
         return first
     others = [phenotype_diplotype(m.gene, d, source=m.source) for d in m.diplotypes[1:]]
