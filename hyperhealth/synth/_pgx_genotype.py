@@ -39,7 +39,7 @@ def _base(allele: str | None, ref: str, alts: tuple[str, ...]) -> str:
 
 def genotype_rows(d: GeneDefinition, a: str, b: str | None
                   ) -> list[tuple[int, str, str, tuple[str, ...], str]]:
-    """``(pos, rsid, ref, alts, GT-pair)`` rows for one gene and two alleles (``b`` None: haploid)."""
+    """``(pos, rsid, ref, alts, GT)`` rows for one gene and two alleles (``b`` None: haploid)."""
     na = _allele(d, a)
     nb = _allele(d, b) if b is not None else None
     ref = d.reference
@@ -96,7 +96,7 @@ def diplotype_vcf(diplotypes: Mapping[str, tuple[str, str] | tuple[str] | str], 
             parts = spec.split("/")
             pair = (parts[0], parts[1] if len(parts) > 1 else None)
         else:
-            pair = (spec[0], spec[1] if len(spec) > 1 else None)  # type: ignore[misc]
+            pair = (spec[0], spec[1] if len(spec) > 1 else None)
         for pos, rsid, ref, alts, gt in genotype_rows(d, pair[0], pair[1]):
             if phased:
                 gt = gt.replace("/", "|")

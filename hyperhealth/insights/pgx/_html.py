@@ -95,6 +95,7 @@ def report_html(report: object) -> str:
                     f"<td>{escape(explain(p.phenotype))}</td><td class=small>{src}</td></tr>")
     act = [d for d in r.drugs if d.action in ACTIONABLE]
     rest = [d for d in r.drugs if d.action not in ACTIONABLE and d.action != "no_data"]
+    nodata = [d for d in r.drugs if d.action == "no_data"]
     miss = []
     for g, why in sorted(r.not_called.items()):
         m = r.match.genes.get(g)
@@ -134,6 +135,9 @@ def report_html(report: object) -> str:
         "<h2>What could not be called, and why</h2>",
         ("<p>Every gene was called.</p>" if not miss else
          "<table><tr><th>Gene</th><th>Why</th></tr>" + "".join(miss) + "</table>"),
+        ("" if not nodata else "<h3>Medicines with a guideline but no gene result here</h3>"
+         "<p>" + escape(", ".join(f"{d.drug} ({', '.join(d.missing_genes) or '-'})"
+                                  for d in nodata)) + "</p>"),
         ("" if not partly else "<h3>Called with some positions missing</h3><table>"
          "<tr><th>Gene</th><th>Effect</th></tr>" + "".join(partly) + "</table>"),
         "<h2>For clinicians: how this was made</h2><ul class=small>",

@@ -307,12 +307,10 @@ def warfarin(genes: Mapping[str, GenePhenotype], patient: Mapping[str, Any]
 
 def recommend(genes: Mapping[str, GenePhenotype], drugs: Sequence[str] | None = None, *,
               patient: Mapping[str, Any] | None = None) -> list[DrugRecommendation]:
-    """Recommendations for ``drugs`` (default: every guideline drug with a called gene)."""
+    """Recommendations for ``drugs`` (default: every guideline drug; those whose genes have no
+    result come back as ``no_data`` so a report can say what is missing)."""
     if drugs is None:
-        called = {g for g, p in genes.items() if _keys(g, p)}
-        wanted = [d for d in guideline_drugs()
-                  if {p.gene for p in _pairs_by_drug().get(d, ())} & called
-                  or {g for r in _rows_by_drug().get(d, ()) for g in r.genes} & called]
+        wanted = list(guideline_drugs())
     else:
         wanted = [resolve_drug(d) for d in drugs]
     out = [recommend_drug(d, genes, patient=patient) for d in dict.fromkeys(wanted)]
