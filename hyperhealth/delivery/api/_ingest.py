@@ -3,14 +3,21 @@
 Status codes: 200 when nothing was rejected (duplicates of earlier deliveries count as stored,
 ingestion is idempotent), 207 when some records were stored and some rejected, 422 when nothing
 could be stored; the body is always the ingest report with its rejects.
+
+Device bodies may be gzip-compressed (``Content-Encoding: gzip``, what edge agents send); the body
+limit then applies to the *decompressed* size, checked while decompressing piece by piece, so a
+small compressed body cannot expand into memory past the limit (a zip bomb).
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.types import Message
 
 from hyperhealth.delivery.api._deps import StoreDep, read_json_body
 from hyperhealth.delivery.api._errors import ApiError, responses
@@ -31,7 +38,7 @@ TzQ = Annotated[str | None, Query(description="IANA zone for times given without
 
 
 @router.post("/device", response_model=IngestOut, responses={**_OUTCOMES, **responses(
-             400, 404, 413, 501)}, summary="Ingest device messages")
+             400, 404, 413, 415, 501)}, summary="Ingest device messages")
 async def ingest_device(
     request: Request,
     store: StoreDep,
@@ -41,13 +48,17 @@ async def ingest_device(
     person: PersonQ = None,
     tz: TzQ = None,
 ) -> JSONResponse:
-    """One ``hyperhealth.device/1`` message or a batch of them (see ``docs/formats.md``)."""
+    """One ``hyperhealth.device/1`` message or a batch of them (see ``docs/formats.md``).
+
+    The body may be gzip-compressed (``Content-Encoding: gzip``); the size limit applies to it
+    decompressed.
+    """
     try:
         from hyperhealth.ingest.device_json import ingest_messages
     except ImportError as exc:
         raise _missing("device JSON ingestion", "hyperhealth.ingest.device_json", exc) from None
-    payload = await read_json_body(request, request.app.state.device_body_limit,
-                                   "device message")
+    payload = await read_device_body(request, request.app.state.device_body_limit,
+                                     "device message")
     report = await _run(ingest_messages, store, payload, device_id=device_id,
                         options=_options(person, tz))
     return _answer(report)
@@ -74,6 +85,89 @@ async def ingest_fhir(request: Request, store: StoreDep, person: PersonQ = None,
                        fix='send a FHIR R4 Bundle: {"resourceType": "Bundle", "entry": [...]}')
     report = await _run(ingest_bundle, store, bundle, options=_options(person, tz))
     return _answer(report)
+
+
+_GZIP = ("gzip", "x-gzip")
+_PIECE = 256 * 1024  # decompressed bytes produced per step: memory stays bounded
+
+
+async def read_device_body(request: Request, limit: int, what: str) -> Any:
+    """The JSON body, plain or gzip-compressed; ``limit`` bytes apply to it decompressed.
+
+    The decompressed bytes go through :func:`read_json_body`, which stops reading at ``limit``
+    (413); decompression yields them in pieces of at most 256 KiB, so a bomb is cut off after
+    ``limit`` bytes. A body that is not gzip, or is truncated, gets 400; another
+    ``Content-Encoding`` gets 415.
+    """
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return await read_json_body(request, limit, what)
+    if encoding not in _GZIP:
+        raise ApiError(415, "Unsupported encoding",
+                       f"the body is encoded as {encoding!r}, which this server cannot read",
+                       where="header Content-Encoding",
+                       fix="send the body uncompressed or gzip-compressed "
+                           "(Content-Encoding: gzip)")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "Body too large", f"the compressed {what} alone is over the limit "
+                       f"of {limit:,} bytes ({int(declared):,} bytes declared)", where="body",
+                       fix="split it into smaller batches and send them one after another")
+    # the same request with the decompressed body and without the headers that described
+    # the compressed one
+    scope = dict(request.scope)
+    scope["headers"] = [(k, v) for k, v in request.scope["headers"]
+                        if k not in (b"content-length", b"content-encoding")]
+    pieces = _gunzip(request.stream(), limit)
+
+    async def receive() -> Message:
+        try:
+            piece = await pieces.__anext__()
+        except StopAsyncIteration:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": piece, "more_body": True}
+
+    try:
+        return await read_json_body(Request(scope, receive), limit, what)
+    finally:
+        await pieces.aclose()  # stopped at the limit: no more decompression
+
+
+async def _gunzip(compressed: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    """Decompress a gzip stream (one or more members) in pieces of at most ``_PIECE`` bytes."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    received = 0
+    try:
+        async for chunk in compressed:
+            received += len(chunk)
+            if received > limit:
+                raise ApiError(413, "Body too large", f"the compressed body alone is over the "
+                               f"limit of {limit:,} bytes", where="body",
+                               fix="split it into smaller batches and send them one after "
+                                   "another")
+            data = chunk
+            while data:
+                if d.eof:  # one gzip member ended; another may follow (RFC 1952, 2.2)
+                    if b"\x1f\x8b".startswith(data[:2]):
+                        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    elif data.strip(b"\x00"):
+                        raise _not_gzip("there are bytes after the end of the gzip data")
+                    else:
+                        break
+                piece = d.decompress(data, _PIECE)
+                data = d.unused_data + d.unconsumed_tail if d.eof else d.unconsumed_tail
+                if piece:
+                    yield piece
+        if not d.eof:
+            raise _not_gzip("the gzip data ends too early (truncated)")
+    except zlib.error as exc:
+        raise _not_gzip(f"it cannot be decompressed ({exc})") from None
+
+
+def _not_gzip(why: str) -> ApiError:
+    return ApiError(400, "Body is not gzip", f"the body is declared gzip-compressed but {why}",
+                    where="body", fix="compress the whole JSON body with gzip, or send it "
+                                      "uncompressed without Content-Encoding")
 
 
 async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -18,7 +18,7 @@ before them (see :meth:`EdgeQueue.next_batch`).
 [False]
 >>> q.next_batch(100, 1 << 20)  # not evaluated locally yet
 []
->>> q.finish_evaluation([("cgm-1", "m-1")], "evaluated", [])
+>>> q.finish_evaluation([("cgm-1", "m-1", "evaluated")], [])
 >>> [m.message_id for m in q.next_batch(100, 1 << 20)]
 ['m-1']
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,6 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, urgent, seq);
 CREATE TABLE IF NOT EXISTS alerts (
     idem_key TEXT PRIMARY KEY,
-    local_pk INTEGER NOT NULL,
     person TEXT NOT NULL,
     rule TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -155,14 +154,20 @@ class EdgeQueue:
                 out.append(cur.rowcount == 1)
         return out
 
-    def finish_evaluation(self, keys: Iterable[tuple[str, str]], outcome: str,
-                          alerts: Sequence[QueuedAlert]) -> None:
-        """Record how messages were evaluated and queue the alerts they raised, together."""
+    def finish_evaluation(self, outcomes: Iterable[tuple[str, str, str]],
+                          alerts: Sequence[QueuedAlert],
+                          meta: Mapping[str, str] | None = None) -> None:
+        """Record ``(device, message_id, outcome)`` of local evaluations and queue the alerts
+        they raised (and ``meta`` values), in one transaction: a message never becomes due
+        before its alerts."""
         with self._lock, self._tx():
             self._add_alerts(alerts)
+            for k, v in (meta or {}).items():
+                self._db.execute("INSERT INTO meta (k, v) VALUES (?, ?) "
+                                 "ON CONFLICT (k) DO UPDATE SET v = excluded.v", (k, v))
             self._db.executemany(
                 "UPDATE messages SET local = ? WHERE device = ? AND message_id = ?",
-                [(outcome, d, m) for d, m in keys])
+                [(o, d, m) for d, m, o in outcomes])
 
     def add_alerts(self, alerts: Sequence[QueuedAlert]) -> int:
         """Queue alerts (each once per idempotency key); returns how many were new."""
@@ -173,8 +178,8 @@ class EdgeQueue:
         n = 0
         for a in alerts:
             n += self._db.execute(
-                "INSERT OR IGNORE INTO alerts (idem_key, local_pk, person, rule, key, level, "
-                "time_us, body, raised_us) VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO alerts (idem_key, person, rule, key, level, time_us, "
+                "body, raised_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (a.idem_key, a.person, a.rule, a.key, a.level, a.time_us, a.body,
                  a.raised_us)).rowcount
         return n
@@ -223,18 +228,22 @@ class EdgeQueue:
         return [QueuedAlert(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7], r[8])
                 for r in rows]
 
-    def mark_messages(self, seqs: Sequence[int], state: str, answer: Any = "") -> None:
-        """``sent`` or ``refused`` (with the server's answer); ``queued`` counts an attempt."""
-        text = answer if isinstance(answer, str) else orjson.dumps(answer).decode()
+    def mark_messages(self, seqs: Sequence[int], state: str,
+                      answers: Sequence[Any] | None = None) -> None:
+        """``sent`` or ``refused``, each with the server's answer about it; ``queued`` only
+        counts an attempt."""
         with self._lock, self._tx():
             if state == "queued":
                 self._db.executemany("UPDATE messages SET attempts = attempts + 1 WHERE seq = ?",
                                      [(s,) for s in seqs])
                 return
             t = now_us()
+            texts = [a if isinstance(a, str) else orjson.dumps(a).decode()
+                     for a in (answers or [""] * len(seqs))]
             self._db.executemany(
                 "UPDATE messages SET state = ?, sent_us = ?, answer = ?, "
-                "attempts = attempts + 1 WHERE seq = ?", [(state, t, text, s) for s in seqs])
+                "attempts = attempts + 1 WHERE seq = ?",
+                [(state, t, a, s) for s, a in zip(seqs, texts, strict=True)])
 
     def mark_alerts(self, outcomes: Sequence[tuple[str, str, Any]]) -> None:
         """``(idem_key, state, answer)`` for alerts; state ``queued`` counts an attempt."""
