@@ -13,6 +13,7 @@ from hyperhealth.delivery.api import (
     _ingest,
     _observations,
     _persons,
+    _risk,
 )
 from hyperhealth.delivery.api._deps import DEVICE_BODY_LIMIT, FHIR_BODY_LIMIT
 from hyperhealth.delivery.api._errors import install_error_handlers
@@ -37,7 +38,7 @@ def create_app(store: Store, *, device_body_limit: int = DEVICE_BODY_LIMIT,
     app.state.device_body_limit = device_body_limit
     app.state.fhir_body_limit = fhir_body_limit
     install_error_handlers(app)
-    for module in (_health, _persons, _observations, _ingest, _export, _advisories):
+    for module in (_health, _persons, _observations, _ingest, _export, _advisories, _risk):
         app.include_router(module.router)
     if web:
         from hyperhealth.delivery.web import install_web

@@ -353,8 +353,10 @@ def demo(
 
 def _subcommands() -> None:
     from hyperhealth.delivery.cli._monitor import app as monitor_app
+    from hyperhealth.delivery.cli._risk import app as risk_app
 
     app.add_typer(monitor_app, name="monitor")
+    app.add_typer(risk_app, name="risk")
 
 
 _subcommands()
