@@ -84,6 +84,9 @@ class GeneMatcher:
         self.lowest = definition.gene in LOWEST_FUNCTION
         self.hapb3_exonic = next((i for i, p in enumerate(definition.positions)
                                   if p.rsid == HAPB3_EXONIC_RSID), None)
+        # the alleles restricted to the positions present, per set of present positions
+        # (samples of one file nearly always share it)
+        self._hap_cache: dict[tuple[int, ...], tuple[list[_Hap], list[str], list[str]]] = {}
 
     # -- public ----------------------------------------------------------------------------
     def match(self, calls: Mapping[tuple[str, int], SiteCall], *,
@@ -143,7 +146,13 @@ class GeneMatcher:
         refs = [self.ref_alleles[i] for i in present]
         if self.hapb3_exonic is not None:
             warnings += self._hapb3_warning(present, gts)
-        haps, untestable, partial = self._haplotypes(present)
+        key = tuple(present)
+        cached = self._hap_cache.get(key)
+        if cached is None:
+            cached = self._haplotypes(present)
+            if len(self._hap_cache) < 64:
+                self._hap_cache[key] = cached
+        haps, untestable, partial = cached
         blocks, het = self._blocks(present, gts, calls)
         eff_phased = len(set(blocks.values())) <= 1
         common.update(untestable_alleles=tuple(untestable), partly_tested_alleles=tuple(partial),

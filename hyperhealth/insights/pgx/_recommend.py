@@ -109,6 +109,7 @@ def _drug_by_rxnorm() -> Mapping[str, str]:
     return {p.rxnorm: p.drug for p in tables().drugs if p.rxnorm}
 
 
+@functools.cache
 def guideline_drugs() -> tuple[str, ...]:
     """Drugs with a CPIC recommendation table or a CPIC level A/B gene pair (and warfarin)."""
     names = set(_rows_by_drug())
@@ -153,6 +154,13 @@ def drugs_in_text(text: str) -> list[str]:
     return [d for d in guideline_drugs() if f" {re.sub(r'[^a-z0-9]+', ' ', d)} " in low]
 
 
+@functools.cache
+def _guideline_genes(name: str) -> tuple[str, ...]:
+    pairs = _pairs_by_drug().get(name, ())
+    return tuple(sorted({p.gene for p in pairs if p.cpic_level in ("A", "A/B", "B")}
+                        | {g for r in _rows_by_drug().get(name, ()) for g in r.genes}))
+
+
 # --- matching ---------------------------------------------------------------------------------
 def _keys(gene: str, p: GenePhenotype | None) -> set[str]:
     if p is None or p.status not in ("called",):
@@ -165,19 +173,24 @@ def _keys(gene: str, p: GenePhenotype | None) -> set[str]:
     return keys
 
 
-def _row_fits(row: RecommendationRow, genes: Mapping[str, GenePhenotype]) -> int | None:
+def _row_fits(row: RecommendationRow, keys: Mapping[str, set[str]]) -> int | None:
     """Number of called genes the row uses, or None when it does not apply."""
     used = 0
     for g, want in row.phenotypes.items():
-        keys = _keys(g, genes.get(g))
+        have = keys.get(g)
         if want in _NONE:
-            if keys:
+            if have:
                 return None
             continue
-        if want not in keys:
+        if not have or want not in have:
             return None
         used += 1
     return used
+
+
+def gene_keys(genes: Mapping[str, GenePhenotype]) -> dict[str, set[str]]:
+    """The values each gene can be looked up by (phenotype, lookup key, activity score)."""
+    return {g: k for g, p in genes.items() if (k := _keys(g, p))}
 
 
 _WORDS = {
@@ -204,27 +217,28 @@ def summary(action: str, drug: str, dose_note: str = "") -> str:
 
 
 def recommend_drug(drug: str, genes: Mapping[str, GenePhenotype], *,
-                   patient: Mapping[str, Any] | None = None) -> DrugRecommendation:
+                   patient: Mapping[str, Any] | None = None,
+                   keys: Mapping[str, set[str]] | None = None) -> DrugRecommendation:
     """The recommendation for one drug given each gene's phenotype."""
     name = resolve_drug(drug)
+    if keys is None:
+        keys = gene_keys(genes)
     if name == "warfarin":
         return warfarin(genes, patient or {})
     pairs = _pairs_by_drug().get(name, ())
     rx = next((p.rxnorm for p in pairs if p.rxnorm), "")
-    guideline_genes = tuple(sorted({p.gene for p in pairs if p.cpic_level in ("A", "A/B", "B")}
-                                   | {g for r in _rows_by_drug().get(name, ())
-                                      for g in r.genes}))
+    guideline_genes = _guideline_genes(name)
     rows = _rows_by_drug().get(name, ())
     best: tuple[int, RecommendationRow] | None = None
     for r in rows:
-        used = _row_fits(r, genes)
+        used = _row_fits(r, keys)
         if used is None or used == 0:
             continue
         if best is None or used > best[0]:
             best = (used, r)
-    missing = tuple(g for g in guideline_genes if not _keys(g, genes.get(g)))
+    missing = tuple(g for g in guideline_genes if g not in keys)
     if best is None:
-        called = {g: (genes[g].phenotype or "") for g in guideline_genes if _keys(g, genes.get(g))}
+        called = {g: (genes[g].phenotype or "") for g in guideline_genes if g in keys}
         if not called:
             return DrugRecommendation(name, rx, guideline_genes, {}, "no_data",
                                       summary("no_data", name), missing_genes=missing,
@@ -309,10 +323,8 @@ def recommend(genes: Mapping[str, GenePhenotype], drugs: Sequence[str] | None = 
               patient: Mapping[str, Any] | None = None) -> list[DrugRecommendation]:
     """Recommendations for ``drugs`` (default: every guideline drug; those whose genes have no
     result come back as ``no_data`` so a report can say what is missing)."""
-    if drugs is None:
-        wanted = list(guideline_drugs())
-    else:
-        wanted = [resolve_drug(d) for d in drugs]
-    out = [recommend_drug(d, genes, patient=patient) for d in dict.fromkeys(wanted)]
+    wanted = list(guideline_drugs()) if drugs is None else [resolve_drug(d) for d in drugs]
+    keys = gene_keys(genes)
+    out = [recommend_drug(d, genes, patient=patient, keys=keys) for d in dict.fromkeys(wanted)]
     out.sort(key=lambda r: (ACTIONS.index(r.action), r.drug))
     return out

@@ -179,6 +179,11 @@ class SiteIndex:
             self.by_start[chrom] = sites
             self.starts[chrom] = [s.pos for s in sites]
             self.span[chrom] = max(len(s.position.ref) for s in sites)
+        # indel sites by every base they cover after their first: a SNV record there touches them
+        self.covering: dict[tuple[str, int], list[Site]] = defaultdict(list)
+        for s in self.sites.values():
+            for q in range(s.pos + 1, s.end + 1):
+                self.covering[(s.chrom, q)].append(s)
         self.first = {c: s[0] for c, s in self.starts.items()}
         self.last = {c: max(x.end for x in self.by_start[c]) for c in self.starts}
 
@@ -580,7 +585,12 @@ def _record(raw: str, lineno: int, index: SiteIndex, out: VcfCalls, pick: list[i
             end = e
     if end < first:
         return
-    sites = index.overlapping(chrom, pos, end)
+    if not block and len(ref) == 1:
+        exact_site = index.sites.get((chrom, pos))
+        cover = index.covering.get((chrom, pos))
+        sites = ([exact_site] if exact_site is not None else []) + (cover or [])
+    else:
+        sites = index.overlapping(chrom, pos, end)
     if not sites or len(f) < 10 or not pick:
         return
     fmt = f[8].split(":")
@@ -608,8 +618,7 @@ def _record(raw: str, lineno: int, index: SiteIndex, out: VcfCalls, pick: list[i
             continue
         alleles_at_site, undocumented = mapping
         exact = pos == s.pos
-        ref_only = all(a == s.position.ref for a in alleles_at_site[1:])
-        if not exact and ref_only:
+        if not exact and all(a == s.position.ref for a in alleles_at_site[1:]):
             continue  # a record at another position that does not change this one
         for si, name in zip(pick, out.samples, strict=True):
             call = _sample_call(samples[si].split(":"), gi, psi, adi, alleles_at_site,
@@ -730,34 +739,51 @@ def _realise(p: Position, edit: tuple[int, str, str]) -> str:
     return f"{start}:{d or '-'}>{ins or '-'}"
 
 
+_NOT_GT: tuple[int | None, ...] = (-1,)
+_GT_CACHE: dict[str, tuple[int | None, ...]] = {}
+
+
+def _parse_gt(gt: str) -> tuple[int | None, ...]:
+    """Allele indices of a GT value; ``()`` for a no-call, ``_NOT_GT`` if unreadable."""
+    if not gt or _NOCALL.match(gt):
+        return ()
+    out: list[int | None] = []
+    for x in _GT_SPLIT.split(gt):
+        if x == ".":
+            out.append(None)
+            continue
+        try:
+            out.append(int(x))
+        except ValueError:
+            return _NOT_GT
+    return tuple(out)
+
+
 def _sample_call(fields: list[str], gi: int, psi: int, adi: int,
                  mapping: list[str | None], undocumented: list[str], lineno: int,
                  out: VcfCalls, key: tuple[str, int]) -> SiteCall | None:
     if gi < 0 or gi >= len(fields):
         return None
     gt = fields[gi]
-    if not gt or _NOCALL.match(gt):
+    parsed = _GT_CACHE.get(gt)
+    if parsed is None:
+        parsed = _parse_gt(gt)
+        if len(_GT_CACHE) < 1000:
+            _GT_CACHE[gt] = parsed
+    if parsed is _NOT_GT:
+        out.warn(key, f"GT {gt!r} is not a genotype; the position is treated as missing")
         return None
-    parts = _GT_SPLIT.split(gt)
-    if len(parts) > 2:
-        out.warn(key, f"{len(parts)} alleles in GT {gt}; the first two are used")
-        parts = parts[:2]
-    idx: list[int | None] = []
-    for x in parts:
-        if x == ".":
-            idx.append(None)
-            continue
-        try:
-            n = int(x)
-        except ValueError:
-            out.warn(key, f"GT {gt!r} is not a genotype; the position is treated as missing")
-            return None
-        if n >= len(mapping):
+    if not parsed:
+        return None
+    if len(parsed) > 2:
+        out.warn(key, f"{len(parsed)} alleles in GT {gt}; the first two are used")
+    idx: list[int | None] = list(parsed[:2])
+    for n in idx:
+        if n is not None and n >= len(mapping):
             raise InputError(f"GT {gt} refers to allele {n} but the record has "
                              f"{len(mapping) - 1} ALT allele(s)",
                              where=f"{out.path}:{lineno}", field="GT",
                              hint="the VCF record is malformed")
-        idx.append(n)
     if len(idx) == 2 and None in idx:
         other = idx[0] if idx[1] is None else idx[1]
         if other == 0:
@@ -792,5 +818,5 @@ def _sample_call(fields: list[str], gi: int, psi: int, adi: int,
                 ps = int(fields[psi])
             except ValueError:
                 ps = 0
-    und = tuple(a for a in dict.fromkeys(undocumented) if a in alleles)
+    und = tuple(a for a in dict.fromkeys(undocumented) if a in alleles) if undocumented else ()
     return SiteCall(tuple(alleles), phased, ps, lineno, undocumented=und)
