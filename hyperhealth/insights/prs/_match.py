@@ -31,13 +31,13 @@ The rule, applied to each scorable row (documented in ``docs/methods.md``, "Poly
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from hyperhealth.insights.prs._scorefile import ScoreRow
+from hyperhealth.insights.prs._scorefile import ScoringFile
 from hyperhealth.insights.prs._vcf import VcfSites
 
 _COMP = {"A": "T", "T": "A", "C": "G", "G": "C"}
@@ -88,13 +88,22 @@ def resolve(effect: str, other: str, alleles: Sequence[str], *,
     return None, "allele_mismatch"
 
 
-@dataclass(frozen=True, slots=True)
-class Matches:
-    """Per scoring-file row: status, matched record (-1 if none) and counted allele index."""
+STATUS_NAMES: tuple[str, ...] = tuple(STATUSES)
+_CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
 
-    status: tuple[str, ...]
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Matches:
+    """Per scoring-file row: status code, matched record (-1 if none), counted allele index."""
+
+    code: np.ndarray  # int8 index into STATUS_NAMES
     record: np.ndarray  # int64
     allele: np.ndarray  # int64
+
+    @property
+    def status(self) -> list[str]:
+        out: list[str] = np.array(STATUS_NAMES, dtype=object)[self.code].tolist()
+        return out
 
     @property
     def used(self) -> np.ndarray:
@@ -102,50 +111,177 @@ class Matches:
         return np.flatnonzero(self.record >= 0)
 
 
-def match_rows(rows: Sequence[ScoreRow], sites: VcfSites, *, keep_ambiguous: bool) -> Matches:
-    """Apply the matching rule to every row (scorable or not)."""
-    by_pos: dict[tuple[str, int], list[int]] = defaultdict(list)
-    by_id: dict[str, list[int]] = defaultdict(list)
-    for j, (c, p) in enumerate(zip(sites.chrom, sites.pos.tolist(), strict=True)):
-        by_pos[(c, p)].append(j)
-    for j, ident in enumerate(sites.ids):
-        for part in ident.split(";"):
-            if part and part != ".":
-                by_id[part.lower()].append(j)
-    n = len(rows)
-    status: list[str] = [""] * n
+def match_rows(sf: ScoringFile, sites: VcfSites, *, keep_ambiguous: bool,
+               rows: np.ndarray | None = None) -> Matches:
+    """Apply the matching rule to every row (or to ``rows``; the others get ``not_in_vcf``).
+
+    Vectorised: rows with exactly one candidate record are resolved with array operations that
+    implement :func:`resolve`; rows with several candidates go through :func:`resolve` itself.
+    """
+    n = len(sf)
+    code = np.full(n, _CODE["not_in_vcf"], dtype=np.int8)
     record = np.full(n, -1, dtype=np.int64)
     allele = np.full(n, -1, dtype=np.int64)
-    for i, r in enumerate(rows):
-        if not r.scorable:
-            status[i] = "not_scorable"
-            continue
-        if r.pos is not None:
-            if r.chrom not in AUTOSOMES:
-                status[i] = "non_autosomal"
-                continue
-            cands = by_pos.get((r.chrom, r.pos), [])
-        else:
-            cands = by_id.get(r.rsid.lower(), [])
-        if not cands:
-            status[i] = "not_in_vcf"
-            continue
-        if r.pos is None and any(sites.chrom[j] not in AUTOSOMES for j in cands):
-            status[i] = "non_autosomal"
+    active = np.zeros(n, dtype=bool)
+    if rows is None:
+        active[:] = True
+    else:
+        active[rows] = True
+    scorable = sf.scorable
+    code[active & ~scorable] = _CODE["not_scorable"]
+    todo = active & scorable
+    has_pos = sf.pos >= 0
+    auto = np.isin(sf.chrom, list(AUTOSOMES))
+    code[todo & has_pos & ~auto] = _CODE["non_autosomal"]
+    todo &= ~has_pos | auto
+    nrec = len(sites)
+    if nrec == 0 or not todo.any():
+        return Matches(code, record, allele)
+    # candidate records by (chromosome, position)
+    chrom_codes, _ = pd.factorize(np.concatenate([sf.chrom, sites.chrom]))
+    row_key = (chrom_codes[:n].astype(np.int64) << 32) | np.maximum(sf.pos, 0)
+    rec_key = (chrom_codes[n:].astype(np.int64) << 32) | sites.pos
+    left, count, order = _lookup(rec_key, row_key)
+    pos_rows = todo & has_pos
+    # candidate records by rsID (rows without a position)
+    rs_rows = todo & ~has_pos
+    if rs_rows.any():
+        rs_num = _rs_numbers(sf.rsid)
+        rec_rs = _rs_numbers(sites.ids)
+        l2, c2, o2 = _lookup(rec_rs, rs_num)
+        c2[rs_num < 0] = 0
+    else:
+        l2 = c2 = o2 = np.zeros(0, dtype=np.int64)
+    cand = np.full(n, -1, dtype=np.int64)
+    cnt = np.zeros(n, dtype=np.int64)
+    sel = np.flatnonzero(pos_rows)
+    cnt[sel] = count[sel]
+    one = sel[count[sel] == 1]
+    cand[one] = order[left[one]]
+    multi = [(i, order[left[i]:left[i] + count[i]]) for i in sel[count[sel] > 1].tolist()]
+    if rs_rows.any():
+        sel2 = np.flatnonzero(rs_rows)
+        cnt[sel2] = c2[sel2]
+        one2 = sel2[c2[sel2] == 1]
+        cand[one2] = o2[l2[one2]]
+        multi += [(i, o2[l2[i]:l2[i] + c2[i]]) for i in sel2[c2[sel2] > 1].tolist()]
+        # rows found by rsID on a non-autosome
+        nonauto = np.zeros(nrec, dtype=bool)
+        nonauto[:] = ~np.isin(sites.chrom, list(AUTOSOMES))
+        bad = one2[nonauto[cand[one2]]]
+        code[bad] = _CODE["non_autosomal"]
+        cand[bad] = -1
+    # single candidates: vectorised resolve
+    i1 = np.flatnonzero(cand >= 0)
+    if len(i1):
+        st, al = _resolve_many(sf.effect[i1], sf.other[i1], sites, cand[i1],
+                               keep_ambiguous=keep_ambiguous)
+        code[i1] = st
+        ok = al >= 0
+        record[i1[ok]] = cand[i1[ok]]
+        allele[i1[ok]] = al[ok]
+    for i, js in multi:
+        if not has_pos[i] and any(sites.chrom[j] not in AUTOSOMES for j in js.tolist()):
+            code[i] = _CODE["non_autosomal"]
             continue
         found: list[tuple[int, int, str]] = []
         reasons: list[str] = []
-        for j in cands:
-            a, st = resolve(r.effect, r.other, sites.alleles[j], keep_ambiguous=keep_ambiguous)
+        for j in js.tolist():
+            a, status = resolve(str(sf.effect[i]), str(sf.other[i]), sites.alleles(j),
+                                keep_ambiguous=keep_ambiguous)
             if a is None:
-                reasons.append(st)
+                reasons.append(status)
             else:
-                found.append((j, a, st))
+                found.append((j, a, status))
         if len(found) == 1:
-            j, a, st = found[0]
-            record[i], allele[i], status[i] = j, a, st
+            j, a, status = found[0]
+            record[i], allele[i], code[i] = j, a, _CODE[status]
         elif found:
-            status[i] = "multiple"
+            code[i] = _CODE["multiple"]
         else:
-            status[i] = "ambiguous" if "ambiguous" in reasons else "allele_mismatch"
-    return Matches(tuple(status), record, allele)
+            code[i] = _CODE["ambiguous" if "ambiguous" in reasons else "allele_mismatch"]
+    return Matches(code, record, allele)
+
+
+def _lookup(keys: np.ndarray, queries: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each query: first index into the sorted order of ``keys``, how many equal it, and
+    the sort order."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    left = np.searchsorted(sk, queries, "left")
+    right = np.searchsorted(sk, queries, "right")
+    return left, right - left, order
+
+
+def _rs_numbers(ids: np.ndarray) -> np.ndarray:
+    """``rs123`` -> 123; anything else -> -1 (the first id of ``;``-joined lists)."""
+    s = pd.Series(ids, dtype=object).str.split(";").str[0].str.lower()
+    num = s.str.extract(r"^rs(\d{1,18})$", expand=False)
+    return pd.to_numeric(num, errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+
+
+def _resolve_many(effect: np.ndarray, other: np.ndarray, sites: VcfSites, rec: np.ndarray, *,
+                  keep_ambiguous: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`resolve` for many (row, record) pairs at once: status codes and allele indices."""
+    m = len(rec)
+    ref = sites.ref[rec]
+    alt = sites.alt[rec]
+    multi = np.flatnonzero(np.fromiter(("," in x for x in alt), dtype=bool, count=m))
+    k = 1 + (max(str(a).count(",") for a in alt[multi]) + 1 if len(multi) else 1)
+    # allele strings of the records as a (m, k) matrix, then as integer codes
+    mat = np.full((m, k), "", dtype=object)
+    mat[:, 0] = ref
+    mat[:, 1] = alt
+    for i in multi.tolist():
+        parts = [p for p in str(alt[i]).split(",") if p and p != "."]
+        mat[i, 1:] = ""
+        mat[i, 1:1 + len(parts)] = parts
+    comp_e, comp_o = _complement(effect), _complement(other)
+    allv = np.concatenate([mat.ravel(), effect, other, comp_e, comp_o])
+    codes, uniq = pd.factorize(allv)
+    empty = -1
+    ei = np.flatnonzero(uniq == "")
+    if len(ei):
+        empty = int(ei[0])
+    a = codes[:m * k].reshape(m, k)
+    a = np.where(a == empty, -5, a)  # empty slots never match
+    off = m * k
+    e, o = codes[off:off + m], codes[off + m:off + 2 * m]
+    ce, co = codes[off + 2 * m:off + 3 * m], codes[off + 3 * m:off + 4 * m]
+    no_other = other == ""
+    single_e = comp_e != ""  # complements exist for single bases only
+
+    def find(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hit = a == c[:, None]
+        return hit.any(axis=1), hit.argmax(axis=1)
+
+    has_e, idx_e = find(e)
+    has_o, _ = find(o)
+    has_ce, idx_ce = find(ce)
+    has_co, _ = find(co)
+    biallelic = (a[:, 1] >= 0) & ((a[:, 2] < 0) if k > 2 else True)
+    comp_ref = _complement(ref)
+    alt1 = mat[:, 1]
+    amb = np.where(no_other, biallelic & (comp_ref == alt1) & (comp_ref != ""),
+                   (comp_e == other) & (comp_e != ""))
+    direct = has_e & (no_other | (has_o & (e != o)))
+    flip_ok = single_e & (no_other | (comp_o != ""))
+    flipped = ~direct & ~amb & flip_ok & has_ce & (no_other | has_co)
+    status = np.full(m, _CODE["allele_mismatch"], dtype=np.int8)
+    idx = np.full(m, -1, dtype=np.int64)
+    keep = direct & (~amb | keep_ambiguous)
+    if not keep_ambiguous:
+        status[direct & amb] = _CODE["ambiguous"]
+    status[keep] = _CODE["matched"]
+    idx[keep] = idx_e[keep]
+    status[flipped] = _CODE["flipped"]
+    idx[flipped] = idx_ce[flipped]
+    return status, idx
+
+
+def _complement(x: np.ndarray) -> np.ndarray:
+    """Complement of single-base alleles; "" for anything else."""
+    codes, uniq = pd.factorize(x)
+    comp = np.array([_COMP.get(u, "") for u in uniq] + [""], dtype=object)
+    return comp[codes]

@@ -19,15 +19,17 @@ which is reported (rows, variants used, and the share of total absolute weight u
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from hyperhealth.errors import InputError
-from hyperhealth.insights.prs._match import STATUSES, Matches, match_rows
+from hyperhealth.insights.prs import _kernels as K
+from hyperhealth.insights.prs._match import STATUS_NAMES, STATUSES, Matches, match_rows
 from hyperhealth.insights.prs._reference import (
     Placement,
     ReferenceStats,
@@ -35,8 +37,8 @@ from hyperhealth.insights.prs._reference import (
     place_empirical,
     place_normal,
 )
-from hyperhealth.insights.prs._scorefile import ScoreRow, ScoringFile, read_scoring_file
-from hyperhealth.insights.prs._vcf import VcfSites, read_sites
+from hyperhealth.insights.prs._scorefile import ScoringFile, read_scoring_file
+from hyperhealth.insights.prs._vcf import Prefetch, VcfSites, read_sites
 
 METHOD = "hyperhealth.prs"
 #: plink2 --score refuses to mean-impute from frequencies of fewer samples than this
@@ -107,9 +109,11 @@ class PrsResult:
 
     def variant_rows(self) -> list[dict[str, Any]]:
         """One dict per scoring-file row: the row, its status and the counted allele."""
+        sf = self.scoring
         out = []
-        for r, st, a in zip(self.scoring.rows, self.matches.status,
-                            self.matches.allele.tolist(), strict=True):
+        for i, (st, a) in enumerate(zip(self.matches.status, self.matches.allele.tolist(),
+                                        strict=True)):
+            r = sf.row(i)
             out.append({"line": r.line, "rsid": r.rsid, "chrom": r.chrom, "pos": r.pos,
                         "effect_allele": r.effect, "other_allele": r.other,
                         "weight": r.weight, "status": st, "allele_index": a,
@@ -150,66 +154,50 @@ def _placement_dict(p: Placement) -> dict[str, Any]:
 
 
 # -- the computation ----------------------------------------------------------------------------
-def _wanted(rows: Sequence[ScoreRow], only: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    pos, rs = [], []
-    idx = range(len(rows)) if only is None else only.tolist()
-    for i in idx:
-        r = rows[i]
-        if not r.scorable:
-            continue
-        if r.pos is not None:
-            pos.append(r.pos)
-        elif r.rsid[2:].isdigit():
-            rs.append(int(r.rsid[2:]))
-    return np.array(pos, dtype=np.int64), np.array(rs, dtype=np.int64)
+def _wanted(sf: ScoringFile, only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and rs numbers the VCF reader must select."""
+    take = sf.scorable.copy()
+    if only is not None:
+        mask = np.zeros(len(sf), dtype=bool)
+        mask[only] = True
+        take &= mask
+    pos = sf.pos[take & (sf.pos >= 0)]
+    rs_rows = take & (sf.pos < 0)
+    rs = np.zeros(0, dtype=np.int64)
+    if rs_rows.any():
+        num = pd.to_numeric(pd.Series(sf.rsid[rs_rows], dtype=object).str.lower()
+                            .str.extract(r"^rs(\d{1,18})$", expand=False), errors="coerce")
+        rs = num.dropna().to_numpy(dtype=np.int64)
+    return pos, rs
 
 
-def dosages(sites: VcfSites, matches: Matches, rows: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Dosage of the counted allele ``(len(rows), samples)`` and the missing-call mask."""
-    rec = matches.record[rows]
-    a = matches.allele[rows][:, None]
-    g = sites.gt[rec]
-    a1, a2 = g[:, :, 0], g[:, :, 1]
-    # a haploid call on an autosome is treated as missing (only autosomes are scored)
-    missing = (a1 < 0) | (a2 < 0)
-    d = (a1 == a).astype(np.float64) + (a2 == a)
-    if sites.ds is not None:
-        ds = sites.ds[rec]
-        has = ~np.isnan(ds)
-        if has.any():
-            alt = np.where(a == 1, ds, 2.0 - ds)
-            d = np.where(has, alt, d)
-            missing &= ~has
-    return d, missing
+def row_sums(sf: ScoringFile, sites: VcfSites, matches: Matches, rows: np.ndarray, rule: str
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample sums over ``rows`` under the missing-call rule, and missing calls per sample.
 
-
-def sums(weights: np.ndarray, d: np.ndarray, missing: np.ndarray, rule: str) -> np.ndarray:
-    """Per-sample sums under the missing-call rule."""
-    if rule == "mean":
-        called = (~missing).sum(axis=1)
-        tot = np.where(missing, 0.0, d).sum(axis=1)
-        freq = np.divide(tot, 2.0 * called, out=np.zeros(len(tot)), where=called > 0)
-        filled = np.where(missing, (2.0 * freq)[:, None], d)
-    else:
-        filled = np.where(missing, 0.0, d)
-    return np.asarray(weights @ filled, dtype=np.float64)
+    A haploid call on an autosome counts as missing (only autosomes are scored); a ``DS``
+    value, where the record has one for the sample, is used instead of GT (as plink2 does with
+    ``--vcf dosage=DS``), also when GT is missing.
+    """
+    ds = sites.ds if sites.ds is not None else np.zeros((0, 0))
+    return K.score(sites.gt, ds, sites.ds is not None, matches.record[rows],
+                   matches.allele[rows], sf.weight[rows], rule == "mean")
 
 
 def _coverage(sf: ScoringFile, m: Matches) -> Coverage:
-    counts = Counter(m.status)
-    w = np.abs(np.array([r.weight for r in sf.rows]))
+    counts = Counter(dict(zip(STATUS_NAMES, np.bincount(m.code, minlength=len(STATUS_NAMES))
+                              .tolist(), strict=True)))
+    w = np.abs(np.nan_to_num(sf.weight))
     total = float(w.sum())
     used = float(w[m.used].sum())
-    return Coverage(len(sf.rows), sum(r.scorable for r in sf.rows),
+    return Coverage(len(sf), int(sf.scorable.sum()),
                     counts["matched"] + counts["flipped"], counts["flipped"],
                     {k: counts[k] for k in STATUSES if counts[k]},
                     used / total if total > 0 else 0.0)
 
 
 def _check_build(sf: ScoringFile, sites: VcfSites) -> list[str]:
-    has_pos = any(r.pos is not None for r in sf.rows if r.scorable)
+    has_pos = bool((sf.scorable & (sf.pos >= 0)).any())
     if not has_pos:
         return []
     if sf.build != "unknown" and sites.build != "unknown" and sf.build != sites.build:
@@ -237,21 +225,25 @@ def score_vcf(scoring: ScoringFile | str | Path, vcf: str | Path, *,
     variants (``Placement.score``, ``Placement.variants``).
     """
     opts = options or ScoreOptions()
-    sf = scoring if isinstance(scoring, ScoringFile) else read_scoring_file(scoring)
-    pos, rs = _wanted(sf.rows)
-    sites = read_sites(vcf, positions=pos, rsids=rs, dosage=opts.use_dosage)
+    if not Path(vcf).is_file():
+        raise InputError("no such VCF file", where=str(vcf), hint="check the path")
+    # the VCF is inflated on another thread while the scoring file is read
+    pre = Prefetch(vcf)
+    try:
+        sf = scoring if isinstance(scoring, ScoringFile) else read_scoring_file(scoring)
+        pos, rs = _wanted(sf)
+        sites = read_sites(vcf, positions=pos, rsids=rs, dosage=opts.use_dosage, prefetch=pre)
+    finally:
+        pre.close()
     if opts.missing == "mean" and len(sites.samples) < MIN_SAMPLES_MEAN:
         raise InputError(f"mean imputation needs allele frequencies from at least "
                          f"{MIN_SAMPLES_MEAN} samples; the VCF has {len(sites.samples)}",
                          where=str(vcf), field="missing",
                          hint="use missing='zero' (the default), as plink2 also refuses this")
     warnings = _check_build(sf, sites)
-    m = match_rows(sf.rows, sites, keep_ambiguous=opts.keep_ambiguous)
+    m = match_rows(sf, sites, keep_ambiguous=opts.keep_ambiguous)
     used = m.used
-    w = np.array([sf.rows[i].weight for i in used.tolist()], dtype=np.float64)
-    d, miss = dosages(sites, m, used)
-    totals = sums(w, d, miss, opts.missing)
-    n_miss = miss.sum(axis=0)
+    totals, n_miss = row_sums(sf, sites, m, used, opts.missing)
     scores = tuple(SampleScore(s, float(totals[j]), int(len(used) - n_miss[j]), int(n_miss[j]))
                    for j, s in enumerate(sites.samples))
     cov = _coverage(sf, m)
@@ -297,18 +289,13 @@ def _place_vcf(sf: ScoringFile, sites: VcfSites, m: Matches, opts: ScoreOptions,
                ref: ReferenceVcf, ancestry: str | None, across: bool
                ) -> tuple[list[Placement], dict[str, Any]]:
     used_t = m.used
-    pos, rs = _wanted(sf.rows, used_t)
+    pos, rs = _wanted(sf, used_t)
     rsites = read_sites(ref.path, positions=pos, rsids=rs, dosage=opts.use_dosage)
     _check_build(sf, rsites)
-    sub_rows = [sf.rows[i] for i in used_t.tolist()]
-    rm = match_rows(sub_rows, rsites, keep_ambiguous=opts.keep_ambiguous)
-    common_local = rm.used  # positions within used_t
-    common = used_t[common_local]
-    w = np.array([sf.rows[i].weight for i in common.tolist()], dtype=np.float64)
-    d_t, miss_t = dosages(sites, m, common)
-    tgt = sums(w, d_t, miss_t, opts.missing)
-    d_r, miss_r = dosages(rsites, rm, common_local)
-    refs = sums(w, d_r, miss_r, opts.missing)
+    rm = match_rows(sf, rsites, keep_ambiguous=opts.keep_ambiguous, rows=used_t)
+    common = np.intersect1d(used_t, rm.used)
+    tgt, _ = row_sums(sf, sites, m, common, opts.missing)
+    refs, _ = row_sums(sf, rsites, rm, common, opts.missing)
     groups: dict[str, list[float]] = {}
     unlabelled = 0
     for j, s in enumerate(rsites.samples):

@@ -19,25 +19,33 @@ HLA-style alleles) cannot be scored by summing dosage x weight; they are kept, m
 ...         "rsID\\teffect_allele\\tother_allele\\teffect_weight\\thm_chr\\thm_pos\\n"
 ...         "rs1\\tA\\tG\\t0.5\\t1\\t100\\n")
 >>> sf = parse_scoring_file(io.StringIO(text), name="test")
->>> sf.pgs_id, sf.build, sf.rows[0].chrom, sf.rows[0].pos, sf.rows[0].weight
+>>> sf.pgs_id, sf.build, sf.row(0).chrom, sf.row(0).pos, sf.row(0).weight
 ('PGS_TEST', 'GRCh38', '1', 100, 0.5)
 """
 
 from __future__ import annotations
 
+import gc
 import gzip
-import math
+import io
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
 
 from hyperhealth.errors import InputError
 
 #: columns whose "True" makes a row non-additive
 _FLAG_COLUMNS = ("is_haplotype", "is_diplotype", "is_interaction", "is_dominant", "is_recessive")
 _DOSAGE_COLUMNS = ("dosage_0_weight", "dosage_1_weight", "dosage_2_weight")
+#: the columns read (the others, e.g. locus_name or hm_source, are not needed to score)
+_USED = frozenset(("rsID", "hm_rsID", "chr_name", "chr_position", "hm_chr", "hm_pos",
+                   "effect_allele", "other_allele", "hm_inferOtherAllele", "effect_weight",
+                   *_FLAG_COLUMNS, *_DOSAGE_COLUMNS))
 _ALLELE = re.compile(r"^[ACGT]+$")
 _BUILDS = {"grch38": "GRCh38", "hg38": "GRCh38", "grch37": "GRCh37", "hg19": "GRCh37",
            "ncbi36": "NCBI36", "hg18": "NCBI36"}
@@ -62,16 +70,36 @@ class ScoreRow:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ScoringFile:
-    """A parsed scoring file: header metadata, the build of its positions, and its rows."""
+    """A parsed scoring file: header metadata, the build of its positions, and its rows.
+
+    Rows are held column by column (numpy arrays, one entry per row, in file order) because
+    scores can have millions of rows; :meth:`row` and :attr:`rows` give :class:`ScoreRow`
+    objects. ``pos`` is -1 and ``chrom`` empty where a row has no position; ``reason`` is empty
+    for scorable rows.
+    """
 
     name: str
     meta: Mapping[str, str]
     build: str  # build of the positions used: GRCh38, GRCh37, NCBI36 or unknown
     harmonised: bool
-    rows: tuple[ScoreRow, ...]
-    columns: tuple[str, ...] = field(default=())
+    columns: tuple[str, ...]
+    line: np.ndarray  # int64, 1-based line in the file
+    rsid: np.ndarray  # str objects
+    chrom: np.ndarray  # str objects, no "chr" prefix
+    pos: np.ndarray  # int64
+    effect: np.ndarray  # str objects, upper case
+    other: np.ndarray  # str objects, "" when not given
+    weight: np.ndarray  # float64
+    reason: np.ndarray  # str objects, "" when scorable
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+    @property
+    def scorable(self) -> np.ndarray:
+        return np.asarray(self.reason == "", dtype=bool)
 
     @property
     def pgs_id(self) -> str:
@@ -85,8 +113,15 @@ class ScoringFile:
     def trait(self) -> str:
         return self.meta.get("trait_reported", "") or self.meta.get("trait_mapped", "")
 
-    def scorable_rows(self) -> list[ScoreRow]:
-        return [r for r in self.rows if r.scorable]
+    def row(self, i: int) -> ScoreRow:
+        pos = int(self.pos[i])
+        return ScoreRow(int(self.line[i]), str(self.rsid[i]), str(self.chrom[i]),
+                        pos if pos >= 0 else None, str(self.effect[i]), str(self.other[i]),
+                        float(self.weight[i]), not self.reason[i], str(self.reason[i]))
+
+    @property
+    def rows(self) -> tuple[ScoreRow, ...]:
+        return tuple(self.row(i) for i in range(len(self)))
 
 
 def normalise_build(text: str) -> str:
@@ -117,53 +152,79 @@ def read_scoring_file(path: str | Path) -> ScoringFile:
     """Read a scoring file from disk (``.txt`` or ``.txt.gz``)."""
     p = Path(path)
     try:
+        gc.disable()  # millions of small strings: the cycle collector would rescan them
         with open(p, "rb") as raw:
-            magic = raw.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(p, "rt", encoding="utf-8", newline="") as f:
-            return parse_scoring_file(f, name=str(p))
+            gz = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(p, "rb") if gz else open(p, "rb")) as f:
+            return parse_scoring_file(f, name=str(p))  # type: ignore[arg-type]
     except OSError as exc:
         raise InputError(f"cannot read the scoring file ({exc})", where=str(p),
                          hint="give a PGS Catalog scoring file (.txt or .txt.gz)") from exc
     except UnicodeDecodeError as exc:
         raise InputError("the scoring file is not UTF-8 text", where=str(p),
                          hint="give a PGS Catalog scoring file (.txt or .txt.gz)") from exc
+    finally:
+        gc.enable()
 
 
-def parse_scoring_file(f: IO[str] | Iterable[str], *, name: str = "<scoring file>") -> ScoringFile:
-    """Parse an open scoring file (text)."""
+def parse_scoring_file(f: IO[str] | IO[bytes], *, name: str = "<scoring file>") -> ScoringFile:
+    """Parse an open scoring file (text or binary)."""
     meta: dict[str, str] = {}
-    header: list[str] | None = None
-    rows: list[ScoreRow] = []
-    idx: dict[str, int] = {}
     lineno = 0
-    for lineno, raw in enumerate(f, start=1):
-        line = raw.rstrip("\r\n")
-        if header is None:
-            if line.startswith("#"):
-                key, eq, value = line.lstrip("#").partition("=")
-                if eq:
-                    meta[key.strip()] = value.strip()
-                continue
-            if not line.strip():
-                continue
-            header = line.split("\t")
-            idx = {c.strip(): i for i, c in enumerate(header)}
-            _check_columns(idx, name, lineno)
+    header = ""
+    while True:
+        raw = f.readline()
+        if not raw:
+            break
+        lineno += 1
+        line = (raw.decode("utf-8") if isinstance(raw, bytes) else raw).rstrip("\r\n")
+        if line.startswith("#"):
+            key, eq, value = line.lstrip("#").partition("=")
+            if eq:
+                meta[key.strip()] = value.strip()
             continue
-        if not line.strip():
-            continue
-        rows.append(_row(line.split("\t"), idx, lineno, name))
-    if header is None:
+        if line.strip():
+            header = line
+            break
+    if not header:
         raise InputError("no column header line found", where=name,
                          hint="a scoring file has '#' header lines, then a line of column names")
+    cols = [c.strip() for c in header.split("\t")]
+    idx = {c: i for i, c in enumerate(cols)}
+    _check_columns(idx, name, lineno)
     harmonised = "hm_chr" in idx and "hm_pos" in idx
-    build = normalise_build(meta.get("HmPOS_build", "") if harmonised
-                            else meta.get("genome_build", ""))
-    if not rows:
+    body = f.read()
+    data = io.BytesIO(body.encode("utf-8") if isinstance(body, str) else body)
+    use = [c for c in cols if c in _USED and not (harmonised and c in ("chr_name",
+                                                                       "chr_position"))]
+    num = [c for c in ("effect_weight", "hm_pos" if harmonised else "chr_position")
+           if c in use]
+    try:  # fast: numbers parsed by pandas' C reader
+        df = pd.read_csv(data, sep="\t", header=None, names=cols, usecols=use,
+                         dtype={c: (np.float64 if c in num else object) for c in use},
+                         keep_default_na=False, na_values={num[-1]: [""]} if len(num) > 1
+                         else {}, quoting=3, engine="c")
+    except ValueError:  # some number is not one: read text and find which (slow path)
+        data.seek(0)
+        try:
+            df = pd.read_csv(data, sep="\t", header=None, names=cols, usecols=use,
+                             dtype=object, keep_default_na=False, na_filter=False, quoting=3,
+                             engine="c")
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise InputError(f"the variant table cannot be read ({exc})", where=name,
+                             hint="rows must be tab-separated with the header's columns"
+                             ) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"the variant table cannot be read ({exc})", where=name,
+                         hint="rows must be tab-separated with the header's columns") from None
+    # line numbers count blank lines inside the table as absent (pandas skips them)
+    lines = np.arange(lineno + 1, lineno + 1 + len(df), dtype=np.int64)
+    if not len(df):
         raise InputError("the scoring file has no variant rows", where=f"{name}:{lineno}",
                          hint="check the file is complete")
-    return ScoringFile(name, meta, build, harmonised, tuple(rows), tuple(idx))
+    build = normalise_build(meta.get("HmPOS_build", "") if harmonised
+                            else meta.get("genome_build", ""))
+    return _table(df, lines, name, meta, build, harmonised, tuple(cols))
 
 
 def _check_columns(idx: Mapping[str, int], name: str, lineno: int) -> None:
@@ -180,49 +241,99 @@ def _check_columns(idx: Mapping[str, int], name: str, lineno: int) -> None:
                               "effect_weight scores are supported")
 
 
-def _row(cells: list[str], idx: Mapping[str, int], lineno: int, name: str) -> ScoreRow:
-    def get(col: str) -> str:
-        i = idx.get(col)
-        return cells[i].strip() if i is not None and i < len(cells) else ""
-
-    rsid = get("hm_rsID") or get("rsID")
-    chrom, pos_text = get("hm_chr"), get("hm_pos")
-    if "hm_chr" not in idx:
-        chrom, pos_text = get("chr_name"), get("chr_position")
-    pos: int | None = None
-    if chrom and pos_text:
-        try:
-            pos = int(float(pos_text)) if "." in pos_text else int(pos_text)
-        except ValueError:
-            raise InputError(f"position {pos_text!r} is not a number", where=f"{name}:{lineno}",
-                             field="hm_pos" if "hm_pos" in idx else "chr_position",
-                             hint="positions are whole 1-based base-pair numbers") from None
-    if pos is None:
-        chrom = ""
-    effect = get("effect_allele").upper()
-    other = get("other_allele").upper()
-    if not other:
-        inferred = get("hm_inferOtherAllele").upper()
-        other = inferred if inferred and "/" not in inferred else ""
-    if other and not _ALLELE.match(other):
-        other = ""  # e.g. '-' or a description: treat as not given
-    text_w = get("effect_weight")
+def _to_float(text: np.ndarray) -> np.ndarray:
+    """Numbers from strings; NaN for empty strings and anything that is not a number."""
+    if text.dtype.kind == "f":  # parsed by the reader already
+        return text
+    text = np.where(pd.isna(text), "", text)
+    out = np.full(len(text), np.nan)
+    given = text != ""
     try:
-        weight = float(text_w)
-    except ValueError:
-        raise InputError(f"effect_weight {text_w!r} is not a number", where=f"{name}:{lineno}",
-                         field="effect_weight", hint="every row needs a numeric weight") from None
-    reason = ""
-    flags = [c for c in _FLAG_COLUMNS if get(c).lower() == "true"]
-    if flags:
-        reason = f"non-additive row ({', '.join(flags)})"
-    elif any(get(c) for c in _DOSAGE_COLUMNS):
-        reason = "per-dosage weights (dosage_k_weight) are not supported"
-    elif not math.isfinite(weight):
-        reason = "effect_weight is not finite"
-    elif not _ALLELE.match(effect):
-        reason = f"effect allele {effect!r} is not a DNA sequence"
-    elif pos is None and not rsid.lower().startswith("rs"):
-        reason = "neither a position nor an rsID"
-    return ScoreRow(lineno, rsid, bare_chrom(chrom) if chrom else "", pos, effect, other,
-                    weight, scorable=not reason, reason=reason)
+        out[given] = text[given].astype(np.float64)
+    except ValueError:  # some entry is not a number: find which, slowly
+        out = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(dtype=np.float64)
+    return out
+
+
+def _map_unique(values: np.ndarray, fn: Any) -> np.ndarray:
+    """``fn`` applied once per distinct value (alleles, chromosomes repeat a lot)."""
+    codes, uniq = pd.factorize(values)
+    return np.array([fn(u) for u in uniq] + [fn("")], dtype=object)[codes]
+
+
+def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str], build: str,
+           harmonised: bool, cols: tuple[str, ...]) -> ScoringFile:
+    n = len(df)
+    empty = np.full(n, "", dtype=object)
+
+    def get(col: str) -> np.ndarray:
+        if col not in df.columns:
+            return empty
+        return _map_unique(df[col].to_numpy(dtype=object), str.strip)
+
+    def get_raw(col: str) -> np.ndarray:  # columns that are never padded with spaces
+        return df[col].to_numpy(dtype=object) if col in df.columns else empty
+
+    rsid = _map_unique(get_raw("hm_rsID"), str)
+    rsid = np.where(rsid != "", rsid, _map_unique(get_raw("rsID"), str))
+    chrom_s, pos_s = (get("hm_chr"), get_raw("hm_pos")) if harmonised else (
+        get("chr_name"), get_raw("chr_position"))
+    pos_f = _to_float(pos_s)
+    bad = (np.flatnonzero(~pd.isna(pos_s) & (pos_s != "") & ~np.isfinite(pos_f))
+           if pos_s.dtype.kind == "O" else np.zeros(0, dtype=np.int64))
+    if len(bad):
+        raise InputError(f"position {pos_s[bad[0]]!r} is not a number",
+                         where=f"{name}:{lines[bad[0]]}",
+                         field="hm_pos" if harmonised else "chr_position",
+                         hint="positions are whole 1-based base-pair numbers")
+    has_pos = (chrom_s != "") & np.isfinite(pos_f)
+    pos = np.where(has_pos, np.nan_to_num(pos_f, nan=-1), -1).astype(np.int64)
+    chrom = _map_unique(np.where(has_pos, chrom_s, ""), lambda u: bare_chrom(u) if u else "")
+    effect = _map_unique(get_raw("effect_allele"), lambda u: u.strip().upper())
+    other = _map_unique(get_raw("other_allele"), lambda u: u.strip().upper())
+    inferred = _map_unique(get_raw("hm_inferOtherAllele"),
+                           lambda u: "" if "/" in u else u.strip().upper())
+    other = np.where(other != "", other, inferred)
+    other = _map_unique(other, lambda u: u if _ALLELE.match(u) else "")
+    w_s = get_raw("effect_weight")
+    weight = _to_float(w_s)
+    bad = np.flatnonzero(np.isnan(weight))
+    bad = bad[[not (isinstance(w_s[i], float) or str(w_s[i]).strip().lower() == "nan")
+               for i in bad.tolist()]]
+    if len(bad):
+        raise InputError(f"effect_weight {w_s[bad[0]]!r} is not a number",
+                         where=f"{name}:{lines[bad[0]]}", field="effect_weight",
+                         hint="every row needs a numeric weight")
+    reason = np.full(n, "", dtype=object)
+
+    def mark(mask: Any, text: str | np.ndarray) -> None:
+        sel = mask & (reason == "")
+        reason[sel] = text if isinstance(text, str) else text[sel]
+
+    flag_cols = [c for c in _FLAG_COLUMNS if c in df.columns]
+    if flag_cols:
+        flags = np.stack([_map_unique(get_raw(c), lambda u: u.strip().lower() == "true")
+                          .astype(bool) for c in flag_cols], axis=1)
+        has = flags.any(axis=1)
+        if has.any():
+            texts = np.full(n, "", dtype=object)
+            names = np.array(flag_cols)
+            for i in np.flatnonzero(has).tolist():
+                texts[i] = f"non-additive row ({', '.join(names[flags[i]])})"
+            mark(has, texts)
+    dos = [c for c in _DOSAGE_COLUMNS if c in df.columns]
+    if dos:
+        mark(np.stack([get(c) != "" for c in dos], axis=1).any(axis=1),
+             "per-dosage weights (dosage_k_weight) are not supported")
+    mark(~np.isfinite(weight), "effect_weight is not finite")
+    eff_ok = _map_unique(effect, lambda u: bool(_ALLELE.match(u))).astype(bool)
+    if not eff_ok.all():
+        mark(~eff_ok, np.array([f"effect allele {e!r} is not a DNA sequence" for e in effect],
+                               dtype=object))
+    no_pos = np.flatnonzero(~has_pos)
+    rs_ok = np.array([str(r)[:2].lower() == "rs" for r in rsid[no_pos]], dtype=bool)
+    no_id = np.zeros(n, dtype=bool)
+    no_id[no_pos[~rs_ok]] = True
+    mark(no_id, "neither a position nor an rsID")
+    return ScoringFile(name, meta, build, harmonised, cols, lines, rsid, chrom, pos, effect,
+                       other, weight, reason)

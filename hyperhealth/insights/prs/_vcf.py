@@ -16,9 +16,12 @@ dosage, Number=A) is read for biallelic records; a sample whose ``DS`` is ``.`` 
 
 from __future__ import annotations
 
+import gc
 import gzip
+import queue
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,17 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from hyperhealth.errors import InputError
 from hyperhealth.ingest.vcf import build_from_lengths, build_from_text
+from hyperhealth.insights.prs import _kernels as K
 from hyperhealth.insights.prs._scorefile import bare_chrom
 
 _CHUNK = 16 << 20  # bytes of uncompressed text parsed at a time
 _BGZF_BATCH = 256  # bgzip blocks inflated per batch (<= 16 MiB of text)
 _LEN = re.compile(r"length=(\d+)")
 _ID = re.compile(r"ID=([^,>]+)")
-_DIGITS = np.zeros(256, dtype=np.int16) - 1
-_DIGITS[48:58] = np.arange(10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +54,11 @@ class VcfSites:
     samples: tuple[str, ...]
     build: str
     build_evidence: str
-    chrom: tuple[str, ...]  # without "chr"
+    chrom: np.ndarray  # str objects, without "chr"
     pos: np.ndarray  # int64
-    ids: tuple[str, ...]
-    alleles: tuple[tuple[str, ...], ...]  # (REF, ALT1, ...), upper case
+    ids: np.ndarray  # str objects
+    ref: np.ndarray  # str objects, upper case
+    alt: np.ndarray  # str objects, upper case, comma-separated as in the file ("" for ".")
     line: np.ndarray  # int64, 1-based line in the file
     gt: np.ndarray  # int8 (records, samples, 2)
     ds: np.ndarray | None
@@ -62,6 +66,11 @@ class VcfSites:
 
     def __len__(self) -> int:
         return len(self.pos)
+
+    def alleles(self, j: int) -> tuple[str, ...]:
+        """``(REF, ALT1, ...)`` of record ``j``."""
+        alt = str(self.alt[j])
+        return (str(self.ref[j]), *(a for a in alt.split(",") if a and a != "."))
 
 
 # -- reading the bytes --------------------------------------------------------------------------
@@ -130,23 +139,56 @@ def _lines_chunks(path: Path) -> Iterator[bytes]:
         yield rest + b"\n"
 
 
+class Prefetch:
+    """Inflate a VCF's text on a background thread while the caller does other work (reading
+    the scoring file); iterate to get the newline-aligned chunks in order. At most ``depth``
+    chunks wait in memory. ``close()`` stops the thread early."""
+
+    def __init__(self, path: str | Path, depth: int = 3) -> None:
+        self.path = Path(path)
+        self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vcf-inflate", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for piece in _lines_chunks(self.path):
+                while not self._stop.is_set():
+                    try:
+                        self._q.put(piece, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+            self._put_final(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put_final(exc)
+
+    def _put_final(self, item: BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 # -- vectorised field parsing ------------------------------------------------------------------
-def _parse_uint(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Unsigned integers written in ``buf[a:b]`` per line; -1 where not all digits."""
-    length = b - a
-    out = np.zeros(len(a), dtype=np.int64)
-    ok = (length > 0) & (length <= 18)
-    if not len(a):
-        return out
-    top = len(buf) - 1
-    for j in range(int(min(18, length.max(initial=0)))):
-        has = j < length
-        d = _DIGITS[buf[np.minimum(a + j, top)]]
-        ok &= ~has | (d >= 0)
-        out = np.where(has, out * 10 + d, out)
-    return np.where(ok, out, -1)
-
-
 def _header(path: Path, chunks: Iterator[bytes]) -> tuple[list[str], list[str], bytes, int]:
     """Header lines, sample names, the rest of the text after the header, header line count."""
     acc = b""
@@ -198,26 +240,43 @@ def _build(lines: list[str]) -> tuple[str, str]:
 
 
 def read_sites(path: str | Path, *, positions: np.ndarray, rsids: np.ndarray,
-               dosage: bool = True) -> VcfSites:
+               dosage: bool = True, prefetch: Prefetch | None = None) -> VcfSites:
     """Read the records whose POS is in ``positions`` or whose ID is ``rs<n>`` with ``n`` in
     ``rsids`` (both int64 arrays). The chromosome is checked later, by the matcher."""
     p = Path(path)
     if not p.is_file():
         raise InputError("no such VCF file", where=str(p), hint="check the path")
-    chunks = _lines_chunks(p)
+    chunks = iter(prefetch) if prefetch is not None else _lines_chunks(p)
     lines, samples, rest, header_lines = _header(p, chunks)
     if not samples:
         raise InputError("the VCF has no sample columns", where=f"{p}:{header_lines}",
                          hint="a score needs genotypes; give a VCF with at least one sample")
     build, evidence = _build(lines)
+    # DS is looked for only when the header declares it
+    dosage = dosage and any(x.startswith("##FORMAT=<ID=DS,") for x in lines)
     want_pos = np.unique(positions.astype(np.int64))
     want_rs = np.unique(rsids.astype(np.int64))
     acc = _Acc(len(samples), dosage)
     lineno = header_lines
     body = [rest] if rest else []
-    for piece in _chain(body, chunks):
-        lineno = _scan(piece, lineno, want_pos, want_rs, acc, p)
-    return acc.finish(str(p), tuple(samples), build, evidence, lineno - header_lines)
+    enabled = gc.isenabled()
+    gc.disable()  # many small strings: the cycle collector would rescan them again and again
+    try:
+        # the compiled stage of chunk i+1 runs on a worker thread (it releases the GIL) while
+        # this thread does the Python stage of chunk i
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            it = _chain(body, chunks)
+            nxt = next(it, None)
+            fut = worker.submit(_compiled, nxt, want_pos, want_rs, acc.n) if nxt else None
+            while fut is not None:
+                done = fut.result()
+                nxt = next(it, None)
+                fut = worker.submit(_compiled, nxt, want_pos, want_rs, acc.n) if nxt else None
+                lineno = _scan(done, lineno, acc, p)
+        return acc.finish(str(p), tuple(samples), build, evidence, lineno - header_lines)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -231,124 +290,140 @@ class _Acc:
     def __init__(self, n_samples: int, dosage: bool) -> None:
         self.n = n_samples
         self.dosage = dosage
-        self.chrom: list[str] = []
-        self.ids: list[str] = []
-        self.alleles: list[tuple[str, ...]] = []
+        self.fields: list[np.ndarray] = []  # per chunk: (lines, 5) CHROM POS ID REF ALT
         self.pos: list[np.ndarray] = []
         self.line: list[np.ndarray] = []
         self.gt: list[np.ndarray] = []
-        self.ds: list[np.ndarray] = []
+        self.ds: list[np.ndarray] = []  # DS values of the records that carry DS
+        self.ds_rows: list[int] = []
+        self.count = 0
 
     def finish(self, path: str, samples: tuple[str, ...], build: str, evidence: str,
                scanned: int) -> VcfSites:
         n = self.n
         gt = np.concatenate(self.gt) if self.gt else np.zeros((0, n, 2), np.int8)
-        ds = (np.concatenate(self.ds) if self.ds else np.zeros((0, n))) if self.dosage else None
-        if ds is not None and np.isnan(ds).all():
-            ds = None
-        return VcfSites(path, samples, build, evidence, tuple(self.chrom),
+        ds = None
+        if self.ds:  # only records that carry DS have a row of values; NaN elsewhere
+            ds = np.full((len(gt), n), np.nan)
+            ds[np.array(self.ds_rows)] = np.stack(self.ds)
+        cols = (np.concatenate(self.fields) if self.fields
+                else np.zeros((0, 5), dtype=object))
+        codes, uniq = pd.factorize(cols[:, 0])
+        chrom = np.array([bare_chrom(u) for u in uniq] + [""], dtype=object)[codes]
+        ref = _upper(cols[:, 3])
+        alt = _upper(cols[:, 4])
+        alt[alt == "."] = ""
+        return VcfSites(path, samples, build, evidence, chrom,
                         np.concatenate(self.pos) if self.pos else np.zeros(0, np.int64),
-                        tuple(self.ids), tuple(self.alleles),
+                        cols[:, 2].copy(), ref, alt,
                         np.concatenate(self.line) if self.line else np.zeros(0, np.int64),
                         gt, ds, scanned)
 
 
-def _scan(piece: bytes, lineno: int, want_pos: np.ndarray, want_rs: np.ndarray, acc: _Acc,
-          path: Path) -> int:
-    data = piece + b"\n\n\n\n"  # padding: GT look-ahead never runs off the end
+def _upper(x: np.ndarray) -> np.ndarray:
+    codes, uniq = pd.factorize(x)
+    return np.array([u.upper() for u in uniq] + [""], dtype=object)[codes]
+
+
+def _gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The bytes ``buf[a[i]:b[i]]`` of all ``i``, concatenated."""
+    lengths = b - a
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.uint8)
+    offs = np.cumsum(lengths) - lengths
+    idx = np.arange(total, dtype=np.int64) + np.repeat(a - offs, lengths)
+    return buf[idx]
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """What the compiled stage found in one chunk of lines."""
+
+    data: bytes
+    buf: np.ndarray
+    n_lines: int
+    bad: int
+    idx: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    tabs: np.ndarray
+    pos: np.ndarray
+    gt: np.ndarray
+    status: np.ndarray
+
+
+def _compiled(piece: bytes, want_pos: np.ndarray, want_rs: np.ndarray, n: int) -> _Chunk:
+    data = piece + b"\n\n\n\n"  # padding: look-ahead never runs off the end
     buf = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(buf[:len(piece)] == 10)
-    starts = np.empty(len(nl), dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = nl[:-1] + 1
-    ends = nl.astype(np.int64)
-    first_line = lineno + 1
-    lineno += len(nl)
-    keep = ends > starts  # blank lines are ignored
-    if not keep.all():
-        starts, ends = starts[keep], ends[keep]
-        line_no = first_line + np.flatnonzero(keep)
-    else:
-        line_no = first_line + np.arange(len(starts))
-    if not len(starts):
-        return lineno
-    tabs = np.flatnonzero(buf == 9)
-    k = np.searchsorted(tabs, starts)
-    if k[-1] + 2 >= len(tabs) or (tabs[np.minimum(k + 2, len(tabs) - 1)] >= ends).any():
-        bad = int(np.flatnonzero((k + 2 >= len(tabs))
-                                 | (tabs[np.minimum(k + 2, len(tabs) - 1)] >= ends))[0])
-        raise InputError("a record has fewer than the 8 fixed VCF columns",
-                         where=f"{path}:{line_no[bad]}", hint="the VCF body is malformed")
-    t1, t2, t3 = tabs[k], tabs[k + 1], tabs[k + 2]
-    pos = _parse_uint(buf, t1 + 1, t2)
-    sel = np.isin(pos, want_pos) if len(want_pos) else np.zeros(len(pos), bool)
-    if len(want_rs):
-        is_rs = (buf[t2 + 1] | 32 == ord("r")) & (buf[t2 + 2] | 32 == ord("s"))
-        if is_rs.any():
-            rsn = np.full(len(pos), -1, dtype=np.int64)
-            idx = np.flatnonzero(is_rs)
-            rsn[idx] = _parse_uint(buf, t2[idx] + 3, t3[idx])
-            sel |= np.isin(rsn, want_rs)
-    if not sel.any():
-        return lineno
-    _select(data, buf, tabs, k[sel], starts[sel], ends[sel], pos[sel], line_no[sel], acc, path)
-    return lineno
-
-
-def _select(data: bytes, buf: np.ndarray, tabs: np.ndarray, k: np.ndarray, starts: np.ndarray,
-            ends: np.ndarray, pos: np.ndarray, line_no: np.ndarray, acc: _Acc,
-            path: Path) -> None:
-    n = acc.n
-    nt = len(tabs)
-    # every selected line must have exactly 9 + n fields (8 + n tabs)
-    last = k + 7 + n
-    okay = (last < nt) & (tabs[np.minimum(last, nt - 1)] < ends)
-    okay &= (last + 1 >= nt) | (tabs[np.minimum(last + 1, nt - 1)] > ends)
-    if not okay.all():
-        bad = int(np.flatnonzero(~okay)[0])
-        raise InputError(f"the record does not have {9 + n} tab-separated fields "
-                         f"(9 + {n} samples)", where=f"{path}:{line_no[bad]}",
-                         hint="every record needs FORMAT and one column per sample")
-    m = len(starts)
-    fmt_start = tabs[k + 7] + 1
-    fmt_end = tabs[k + 8]
-    gt_first = ((buf[fmt_start] == ord("G")) & (buf[fmt_start + 1] == ord("T"))
-                & np.isin(buf[fmt_start + 2], (ord(":"), 9)))
-    s = tabs[k[:, None] + 8 + np.arange(n)[None, :]] + 1  # (m, n) sample field starts
-    c0, c1, c2, c3 = buf[s], buf[s + 1], buf[s + 2], buf[s + 3]
-    d0, d2 = _DIGITS[c0], _DIGITS[c2]
-    dot0, dot2 = c0 == ord("."), c2 == ord(".")
-    end_set = (ord(":"), 9, 10)
-    sep = (c1 == ord("/")) | (c1 == ord("|"))
-    diploid = ((d0 >= 0) | dot0) & sep & ((d2 >= 0) | dot2) & np.isin(c3, end_set)
-    haploid = ((d0 >= 0) | dot0) & np.isin(c1, end_set)
-    fast = (diploid | haploid).all(axis=1) & gt_first
+    n_lines, bad, idx, starts, ends, tabs, pos = K.scan(buf, len(piece), want_pos, want_rs)
+    m = len(idx)
     gt = np.empty((m, n, 2), dtype=np.int8)
-    gt[:, :, 0] = np.where(dot0, -1, d0)
-    gt[:, :, 1] = np.where(haploid, -2, np.where(dot2, -1, d2))
-    # a half-missing call is missing as a whole
-    half = (gt[:, :, 0] == -1) | (gt[:, :, 1] == -1)
-    gt[half] = -1
-    ds = np.full((m, n), np.nan) if acc.dosage else None
-    for i in range(m):
-        a = int(starts[i])
-        fixed = data[a:int(tabs[k[i] + 5])].split(b"\t")
-        chrom, ident, ref, alt = (fixed[0].decode(), fixed[2].decode(),
-                                  fixed[3].decode().upper(), fixed[4].decode().upper())
-        alleles = (ref, *(x for x in alt.split(",") if x and x != "."))
-        acc.chrom.append(bare_chrom(chrom))
-        acc.ids.append(ident)
-        acc.alleles.append(alleles)
+    status = np.zeros(m, dtype=np.int8)
+    if bad < 0 and m and (tabs[:, 8] >= 0).all():
+        status = K.genotypes(buf, tabs[:, 8] + 1, ends, n, gt)
+    return _Chunk(data, buf, int(n_lines), int(bad), idx, starts, ends, tabs, pos, gt, status)
+
+
+def _scan(c: _Chunk, lineno: int, acc: _Acc, path: Path) -> int:
+    first_line = lineno + 1
+    if c.bad >= 0:
+        raise InputError("a record has fewer than the 8 fixed VCF columns",
+                         where=f"{path}:{first_line + c.bad}", hint="the VCF body is malformed")
+    if len(c.idx):
+        _select(c, first_line + c.idx, acc, path)
+    return lineno + c.n_lines
+
+
+def _select(c: _Chunk, line_no: np.ndarray, acc: _Acc, path: Path) -> None:
+    data, buf, tabs, starts, ends, pos, gt = c.data, c.buf, c.tabs, c.starts, c.ends, c.pos, c.gt
+    n = acc.n
+    m = len(starts)
+    no_samples = tabs[:, 8] < 0
+    if no_samples.any():
+        bad = int(np.flatnonzero(no_samples)[0])
+        raise InputError(f"the record has no FORMAT and sample columns (expected 9 + {n})",
+                         where=f"{path}:{line_no[bad]}",
+                         hint="every record needs FORMAT and one column per sample")
+    fmt_start = tabs[:, 7] + 1
+    fmt_end = tabs[:, 8]
+    f2 = buf[fmt_start + 2]
+    gt_first = ((buf[fmt_start] == ord("G")) & (buf[fmt_start + 1] == ord("T"))
+                & ((f2 == ord(":")) | (f2 == 9)))
+    status = c.status
+    if status.any():
+        i = int(np.flatnonzero(status)[0])
+        if status[i] == 1:
+            raise InputError(f"the record does not have {9 + n} tab-separated fields "
+                             f"(9 + {n} samples)", where=f"{path}:{line_no[i]}",
+                             hint="every record needs FORMAT and one column per sample")
         fmt = data[int(fmt_start[i]):int(fmt_end[i])].decode().split(":")
-        if not fast[i]:
-            gt[i] = _slow_gt(data, int(s[i, 0]), int(ends[i]), n, fmt, path, int(line_no[i]))
-        if ds is not None and "DS" in fmt and len(alleles) == 2:
-            ds[i] = _ds(data, int(s[i, 0]), int(ends[i]), n, fmt.index("DS"), len(fmt))
+        _slow_gt(data, int(fmt_end[i]) + 1, int(ends[i]), n, fmt, path, int(line_no[i]))
+        raise InputError("a genotype call cannot be read", where=f"{path}:{line_no[i]}",
+                         field="GT", hint="GT must be allele indices such as 0/1 or 1|0")
+    gt[~gt_first] = -1  # no GT field: every call missing
+    # CHROM, POS, ID, REF, ALT of every selected line in one pass: gather the bytes up to and
+    # including the tab after ALT, then split once
+    t5 = tabs[:, 4]
+    text = _gather(buf, starts, t5 + 1).tobytes().decode("utf-8", "replace").split("\t")
+    del text[-1]
+    cols = np.array(text, dtype=object).reshape(m, 5)
+    acc.fields.append(cols)
+    if acc.dosage:
+        fmts = _gather(buf, fmt_start, fmt_end + 1).tobytes().decode("utf-8", "replace")
+        alts = cols[:, 4]
+        for i, fmt_text in enumerate(fmts.split("\t")[:-1]):
+            if "DS" in fmt_text and "," not in alts[i]:
+                fmt = fmt_text.split(":")
+                if "DS" in fmt:
+                    vals = _ds(data, int(fmt_end[i]) + 1, int(ends[i]), n, fmt.index("DS"),
+                               len(fmt))
+                    acc.ds_rows.append(acc.count + i)
+                    acc.ds.append(vals)
+    acc.count += m
     acc.pos.append(pos.astype(np.int64))
     acc.line.append(line_no.astype(np.int64))
     acc.gt.append(gt)
-    if ds is not None:
-        acc.ds.append(ds)
 
 
 def _slow_gt(data: bytes, a: int, b: int, n: int, fmt: list[str], path: Path,

@@ -152,26 +152,15 @@ def make_case(folder: Path, sites: list[Site], *, n_samples: int, seed: int,
         half = rng.random(n_samples) < missing_rate / 3
         phased = rng.random() < 0.5
         sep = "|" if phased else "/"
-        calls = []
-        for j in range(n_samples):
-            if miss[j]:
-                gt = f".{sep}."
-            elif half[j]:
-                gt = f".{sep}{g[j, 1]}"
-            else:
-                gt = f"{g[j, 0]}{sep}{g[j, 1]}"
-            if dosage:
-                if k == 2 and not miss[j] and not half[j]:
-                    alt = int((g[j] == 1).sum())
-                    # dyadic values (k/16) are exact in plink2's 1/16384 dosage grid
-                    val = float(np.clip(alt + rng.integers(-3, 4) / 16, 0, 2))
-                    ds = "." if rng.random() < 0.1 else f"{val:g}"
-                elif k == 2 and miss[j] and rng.random() < 0.5:
-                    ds = f"{rng.integers(0, 33) / 16:g}"  # DS given where GT is missing
-                else:
-                    ds = "." if k == 2 else ",".join("." for _ in s.alts)
-                gt = f"{gt}:{ds}"
-            calls.append(gt)
+        if dosage:
+            calls = _calls_with_ds(g, miss, half, sep, k, s, rng)
+        else:  # vectorised: a table of every call string, indexed by the two alleles
+            table = np.array([f"{a}{sep}{b}" for a in range(k) for b in range(k)]
+                             + [f".{sep}." ] + [f".{sep}{b}" for b in range(k)], dtype=object)
+            idx = g[:, 0] * k + g[:, 1]
+            idx = np.where(half, k * k + 1 + g[:, 1], idx)
+            idx = np.where(miss, k * k, idx)
+            calls = table[idx].tolist()
         lines.append("\t".join([s.chrom, str(s.pos), s.id, s.ref, ",".join(s.alts), ".", "PASS",
                                 ".", fmt, *calls]))
     text = ("\n".join(lines) + "\n").encode()
@@ -193,6 +182,29 @@ def make_case(folder: Path, sites: list[Site], *, n_samples: int, seed: int,
     body = ["\t".join(cols)] + ["\t".join(r) for r in rows]
     case.scorefile.write_text("\n".join(header + body) + "\n")
     return case
+
+
+def _calls_with_ds(g: np.ndarray, miss: np.ndarray, half: np.ndarray, sep: str, k: int,
+                   s: Site, rng: np.random.Generator) -> list[str]:
+    calls = []
+    for j in range(len(g)):
+        if miss[j]:
+            gt = f".{sep}."
+        elif half[j]:
+            gt = f".{sep}{g[j, 1]}"
+        else:
+            gt = f"{g[j, 0]}{sep}{g[j, 1]}"
+        if k == 2 and not miss[j] and not half[j]:
+            alt = int((g[j] == 1).sum())
+            # dyadic values (k/16) are exact in plink2's 1/16384 dosage grid
+            val = float(np.clip(alt + rng.integers(-3, 4) / 16, 0, 2))
+            ds = "." if rng.random() < 0.1 else f"{val:g}"
+        elif k == 2 and miss[j] and rng.random() < 0.5:
+            ds = f"{rng.integers(0, 33) / 16:g}"  # DS given where GT is missing
+        else:
+            ds = "." if k == 2 else ",".join("." for _ in s.alts)
+        calls.append(f"{gt}:{ds}")
+    return calls
 
 
 def _score_rows(sites: list[Site], rng: np.random.Generator, case: Case, *, x_sites: bool,
