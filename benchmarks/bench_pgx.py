@@ -134,9 +134,9 @@ def multi_sample_vcf(path: Path, n: int, seed: int = 7) -> Path:
     rng = random.Random(seed)
     t = tables()
     rows: dict[tuple[str, int], list[Any]] = {}
-    for gene, d in t.definitions.items():
+    for d in t.definitions.values():
         names = [a.name for a in d.alleles]
-        for s in range(n):
+        for _ in range(n):
             a, b = rng.choice(names), rng.choice(names)
             for pos, rsid, ref, alts, gt in genotype_rows(d, a, b):
                 r = rows.setdefault((d.chromosome, pos), [d.chromosome, pos, rsid, ref, alts, []])

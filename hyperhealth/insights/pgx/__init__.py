@@ -9,6 +9,7 @@ Stages, each with its own file: ``.match.json`` (named-allele matcher) -> ``.phe
 True
 """
 
+from hyperhealth.insights.pgx._fhir import report_bundle, report_resources
 from hyperhealth.insights.pgx._model import (
     Diplotype,
     GeneMatch,
@@ -17,6 +18,7 @@ from hyperhealth.insights.pgx._model import (
     PhenotypeResult,
 )
 from hyperhealth.insights.pgx._outside import OutsideCall, parse_outside_calls, read_outside_calls
+from hyperhealth.insights.pgx._person import check_prescription, medication_alerts, person_pgx
 from hyperhealth.insights.pgx._phenotype import phenotype, phenotype_diplotype
 from hyperhealth.insights.pgx._pipeline import (
     DISCLAIMER,
@@ -49,14 +51,19 @@ __all__ = [
     "PgxRun",
     "PhenotypeResult",
     "build_report",
+    "check_prescription",
     "iwpc_weekly_dose",
     "load_stage",
+    "medication_alerts",
     "parse_outside_calls",
+    "person_pgx",
     "phenotype",
     "phenotype_diplotype",
     "read_outside_calls",
     "recommend",
     "recommend_drug",
+    "report_bundle",
+    "report_resources",
     "resolve_drug",
     "run_pgx",
     "tables",

@@ -37,6 +37,18 @@ from hyperhealth.insights.pgx._vcf import SiteIndex, VcfCalls, read_vcf
 DISCLAIMER = ("This report supports clinical decisions; it does not replace a clinician. "
               "Talk to your doctor or pharmacist before starting, stopping or changing any "
               "medicine.")
+#: why the outside-only genes are not read from a VCF
+OUTSIDE_ONLY_REASON = {
+    "CYP2D6": "not read from a VCF: CYP2D6 alleles include gene deletions, duplications and "
+              "CYP2D7 hybrids that a VCF of small variants cannot show; give a call from a "
+              "CYP2D6-specific test as an outside call",
+    "HLA-A": "not read from a VCF: HLA alleles need HLA typing; give the typing result as an "
+             "outside call",
+    "HLA-B": "not read from a VCF: HLA alleles need HLA typing; give the typing result as an "
+             "outside call",
+    "MT-RNR1": "not read from this VCF: mitochondrial variants need a mitochondrial call; give "
+               "it as an outside call",
+}
 MATCH_CITATION = ("allele definitions: CPIC/ClinPGx (CC0, CC BY-SA 4.0) as distributed with "
                   "PharmCAT; method after Sangkuhl et al. Clin Pharmacol Ther 2020;107:203-210, "
                   "doi:10.1002/cpt.1568")
@@ -152,9 +164,7 @@ def build_report(phen: PhenotypeResult, *, drugs: Sequence[str] | None = None,
             not_called[g] = why
     for g in tables().outside_only:
         if g not in phen.genes:
-            not_called[g] = ["not called from a VCF (needs an outside call: copy number and "
-                             "hybrid alleles for CYP2D6, typing for HLA, mitochondrial "
-                             "variants for MT-RNR1)"]
+            not_called[g] = [OUTSIDE_ONLY_REASON.get(g, "needs an outside call")]
     prov = {"stage": "report", "method": "hyperhealth.insights.pgx recommender",
             "method_version": METHOD_VERSION,
             "recommendation_source": tables().provenance["pypgx"],
