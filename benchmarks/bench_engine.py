@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Row, print_table, write_json  # noqa: E402
+from _common import Row, print_table, write_json
 
-from hyperhealth.engine import Engine  # noqa: E402
-from hyperhealth.model import Person  # noqa: E402
-from hyperhealth.model.codes import HEART_RATE, STEPS  # noqa: E402
-from hyperhealth.store import Store  # noqa: E402
+from hyperhealth.engine import Engine
+from hyperhealth.model import Person
+from hyperhealth.model.codes import HEART_RATE, STEPS
+from hyperhealth.store import Store
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wearables" / \
     "stanford-covid-fitbit"
