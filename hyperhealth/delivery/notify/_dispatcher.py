@@ -264,34 +264,51 @@ class Dispatcher:
     def _record(self, rows: Sequence[_Row], outcomes: dict[int, Outcome], now: int,
                 stats: DeliveryStats) -> None:
         """Store what happened; deferred rows go back to due (their claim is released)."""
+        done: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        released: list[dict[str, Any]] = []
+        retry_log: dict[tuple[str, str], list[int]] = {}
+        final_log: dict[tuple[str, str], list[int]] = {}
+        for r in rows:
+            if r.pk not in outcomes:  # deferred: release the claim, no attempt counted
+                released.append({"b_pk": r.pk})
+                continue
+            o = outcomes[r.pk]
+            if o is None:
+                done.append({"b_pk": r.pk, "b_attempts": r.attempts + 1})
+                stats.delivered += 1
+                stats.by_channel[r.channel] = stats.by_channel.get(r.channel, 0) + 1
+                continue
+            n = r.attempts + 1
+            if o.final or self.retry.gives_up(n):
+                nxt, err = GAVE_UP_US, f"gave up after {n} attempt(s): {o.error}"
+                stats.gave_up += 1
+                final_log.setdefault((r.channel, o.error), []).append(r.pk)
+            else:
+                delay = self.retry.delay_s(n, self._rng, o.retry_after_s)
+                nxt, err = now + max(1, int(delay * _US)), o.error
+                stats.retrying += 1
+                retry_log.setdefault((r.channel, o.error), []).append(r.pk)
+            failed.append({"b_pk": r.pk, "b_attempts": n, "b_error": err[:500], "b_next": nxt})
+        by_pk = _N.c.pk == sa.bindparam("b_pk")
         with self.store.engine.begin() as conn:
-            for r in rows:
-                if r.pk not in outcomes:  # deferred: release the claim, no attempt counted
-                    conn.execute(sa.update(_N).where(_N.c.pk == r.pk)
-                                 .values(next_attempt_us=now))
-                    continue
-                o = outcomes[r.pk]
-                if o is None:
-                    conn.execute(sa.update(_N).where(_N.c.pk == r.pk).values(
-                        delivered_us=now, attempts=r.attempts + 1, last_error=""))
-                    stats.delivered += 1
-                    stats.by_channel[r.channel] = stats.by_channel.get(r.channel, 0) + 1
-                    log.debug("notification %d delivered (%s)", r.pk, r.channel)
-                    continue
-                n = r.attempts + 1
-                if o.final or self.retry.gives_up(n):
-                    nxt, err = GAVE_UP_US, f"gave up after {n} attempt(s): {o.error}"
-                    stats.gave_up += 1
-                    log.warning("notification %d (%s) not delivered, giving up: %s",
-                                r.pk, r.channel, o.error)
-                else:
-                    delay = self.retry.delay_s(n, self._rng, o.retry_after_s)
-                    nxt, err = now + max(1, int(delay * _US)), o.error
-                    stats.retrying += 1
-                    log.info("notification %d (%s) attempt %d failed: %s; next in %.0f s",
-                             r.pk, r.channel, n, o.error, delay)
-                conn.execute(sa.update(_N).where(_N.c.pk == r.pk).values(
-                    attempts=n, last_error=err[:500], next_attempt_us=nxt))
+            if done:
+                conn.execute(sa.update(_N).where(by_pk).values(
+                    delivered_us=now, attempts=sa.bindparam("b_attempts"), last_error=""), done)
+            if failed:
+                conn.execute(sa.update(_N).where(by_pk).values(
+                    attempts=sa.bindparam("b_attempts"), last_error=sa.bindparam("b_error"),
+                    next_attempt_us=sa.bindparam("b_next")), failed)
+            if released:
+                conn.execute(sa.update(_N).where(by_pk).values(next_attempt_us=now), released)
+        for (channel, error), pks in retry_log.items():
+            log.info("%d %s notification(s) failed (%s), retrying later: ids %s",
+                     len(pks), channel, error, _ids(pks))
+        for (channel, error), pks in final_log.items():
+            log.warning("%d %s notification(s) not delivered, giving up (%s): ids %s",
+                        len(pks), channel, error, _ids(pks))
+        if done:
+            log.debug("%d notification(s) delivered", len(done))
 
     # -- running in the background ---------------------------------------------------------------
     def run(self, stop_event: threading.Event | None = None, interval_s: float = 1.0
@@ -376,7 +393,7 @@ class _MqttLink:
             c.username_pw_set(self._user, self._password)
         c.on_connect = self._on_connect
         c.on_publish = self._on_publish
-        c.max_inflight_messages_set(100)
+        c.max_inflight_messages_set(1000)
         c.connect_timeout = self.timeout_s
         self._connected.clear()
         self._refused = None
@@ -442,6 +459,17 @@ class _Unreachable(Exception):
 def _short(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _ids(pks: Sequence[int]) -> str:
+    """A short list of ids for the log.
+
+    >>> _ids([1, 2, 3]), _ids(list(range(20)))
+    ('1, 2, 3', '0, 1, 2, 3, 4 ... 19 (20)')
+    """
+    if len(pks) <= 6:
+        return ", ".join(map(str, pks))
+    return ", ".join(map(str, pks[:5])) + f" ... {pks[-1]} ({len(pks)})"
 
 
 def _retry_after(value: str | None) -> float | None:
