@@ -45,6 +45,7 @@ LOWEST_FUNCTION = frozenset({"DPYD", "RYR1"})
 #: c.1236G>A (rs56038477) is a proxy in linkage disequilibrium (CPIC DPYD, PMID 29152729)
 HAPB3 = "c.1129-5923C>G, c.1236G>A (HapB3)"
 HAPB3_INTRONIC_RSID = "rs75017182"
+HAPB3_INTRONIC_ALLELE = "c.1129-5923C>G"
 HAPB3_EXONIC_RSID = "rs56038477"
 
 _NUM = re.compile(r"(\d+)")
@@ -84,6 +85,8 @@ class GeneMatcher:
         self.lowest = definition.gene in LOWEST_FUNCTION
         self.hapb3_exonic = next((i for i, p in enumerate(definition.positions)
                                   if p.rsid == HAPB3_EXONIC_RSID), None)
+        self.hapb3_intronic = next((i for i, p in enumerate(definition.positions)
+                                    if p.rsid == HAPB3_INTRONIC_RSID), None)
         # the alleles restricted to the positions present, per set of present positions
         # (samples of one file nearly always share it)
         self._hap_cache: dict[tuple[int, ...], tuple[list[_Hap], list[str], list[str]]] = {}
@@ -146,6 +149,10 @@ class GeneMatcher:
         refs = [self.ref_alleles[i] for i in present]
         if self.hapb3_exonic is not None:
             warnings += self._hapb3_warning(present, gts)
+            if self.hapb3_exonic in present and self.hapb3_intronic in present:
+                # the causal intronic variant decides HapB3; the exonic proxy is then not used
+                li = present.index(self.hapb3_exonic)
+                gts[li] = tuple(self.ref_alleles[self.hapb3_exonic] for _ in gts[li])
         key = tuple(present)
         cached = self._hap_cache.get(key)
         if cached is None:
@@ -165,9 +172,9 @@ class GeneMatcher:
             dips = self._pairs(cand, gts, blocks, het, refs)
         dips = _dedupe(dips)
         if self.lowest and not eff_phased:
-            return self._lowest(cand, gts, refs, warnings, common)
+            return self._lowest(haps, gts, refs, warnings, common)
         if self.lowest and eff_phased and not dips:
-            return self._lowest(cand, gts, refs, warnings, common)
+            return self._lowest(haps, gts, refs, warnings, common)
         dips.sort(key=lambda x: (-x.score, name_key(x.allele1), name_key(x.allele2 or "")))
         priority_mode = bool(d.unphased_priorities) and not eff_phased
         priority_pick: str | None = None
@@ -213,6 +220,8 @@ class GeneMatcher:
         local = {gi: li for li, gi in enumerate(present)}
         for order, a in enumerate(d.alleles):
             name = d.suballeles.get(a.name, a.name)
+            if d.gene == "DPYD" and name == HAPB3_INTRONIC_ALLELE:
+                continue  # reported as HapB3, which is called from this variant
             if a.reference:
                 out.append(_Hap(name, True, len(present), {}, frozenset(), order))
                 continue
@@ -246,7 +255,8 @@ class GeneMatcher:
 
     def _hapb3(self, h: _Hap, present: list[int]) -> _Hap:
         """HapB3 is defined by its intronic variant only (the exonic one is a proxy)."""
-        if self.hapb3_exonic is None or self.hapb3_exonic not in present:
+        if self.hapb3_exonic is None or self.hapb3_exonic not in present or \
+                self.hapb3_intronic not in present:
             return h
         li = present.index(self.hapb3_exonic)
         defs = {k: v for k, v in h.defs.items() if k != li}
