@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import threading
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,7 @@ from hyperhealth.ingest.device_json import SCHEMA
 from hyperhealth.model import Person
 from hyperhealth.store import Store
 
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
 PERSONS = {"p-edge-a": "Europe/Madrid", "p-edge-b": "America/New_York"}
 DEVICES = {"p-edge-a": ("watch-a", "cgm-a"), "p-edge-b": ("watch-b", "cgm-b")}
@@ -168,3 +171,86 @@ def _us(t: datetime) -> int:
 
 def in_window(payloads: list[Payload], start: int, end: int) -> Iterator[Payload]:
     return (p for p in payloads if start <= p.minute < end)
+
+
+#: an urgent low from minute 30 to 65, back in range from minute 70
+LOW = [120, 110, 95, 80, 65, 55, 50, 48, 47, 46, 47, 49, 50, 53, 60, 75, 90, 100, 110, 115,
+       118, 120, 121, 120]
+
+
+def cgm(values: list[float], start: int = 0, dev: str = "cgm-a") -> list[dict[str, Any]]:
+    return [{"schema": SCHEMA, "message_id": f"{dev}/{start + i}", "device": {"id": dev},
+             "person": "p-edge-a",
+             "readings": [{"metric": "cgm_glucose", "value": v, "unit": "mg/dL",
+                           "t": (T0 + timedelta(minutes=5 * (start + i))).isoformat()}]}
+            for i, v in enumerate(values)]
+
+
+class LossyProxy:
+    """A TCP proxy in front of the server that loses answers on chosen connections.
+
+    ``plan`` maps a connection's number (1, 2, ...) to ``"drop"`` (the request reaches the server,
+    its answer is thrown away and the connection cut) or ``"stall"`` (the answer is held past the
+    client's timeout, then thrown away). Either way the server has done the work and the client
+    does not know: it must send again, and that must change nothing.
+    """
+
+    def __init__(self, target_port: int, plan: dict[int, str], stall_s: float = 3.0) -> None:
+        self.target_port = target_port
+        self.plan = dict(plan)
+        self.stall_s = stall_s
+        self.connections = 0
+        self.lost: list[tuple[int, str]] = []
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = int(self._sock.getsockname()[1])
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            mode = self.plan.get(self.connections, "pass")
+            threading.Thread(target=self._serve, args=(client, mode, self.connections),
+                             daemon=True).start()
+
+    def _serve(self, client: socket.socket, mode: str, n: int) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+
+        def up() -> None:
+            try:
+                while data := client.recv(65536):
+                    upstream.sendall(data)
+            except OSError:
+                pass
+
+        threading.Thread(target=up, daemon=True).start()
+        try:
+            while data := upstream.recv(65536):
+                if mode != "pass":  # the server answered: it has done the work
+                    self.lost.append((n, mode))
+                    if mode == "stall":
+                        time.sleep(self.stall_s)
+                    break
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (client, upstream):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()

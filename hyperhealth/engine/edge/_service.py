@@ -21,7 +21,9 @@ class EdgeService:
     """Start everything with :meth:`start`, stop with :meth:`stop` (also a context manager).
 
     ``port`` 0 picks a free port (read :attr:`port` after start); ``port=None`` serves no HTTP
-    (MQTT only). ``server`` is the hyperhealth server's base URL.
+    (MQTT only). ``server`` is the hyperhealth server's base URL. The MQTT session (client id
+    ``hyperhealth-edge-<edge id>`` unless given) outlives a stop for ``mqtt_session_expiry_s``:
+    messages published meanwhile are delivered when the edge is back.
     """
 
     def __init__(
@@ -35,6 +37,8 @@ class EdgeService:
         port: int | None = 8787,
         mqtt_url: str | None = None,
         mqtt_topic: str | None = None,
+        mqtt_client_id: str | None = None,
+        mqtt_session_expiry_s: int = 7 * 24 * 3600,
         forward: ForwardConfig | None = None,
         rules: RuleConfig | None = None,
         on_alert: AlertHook | None = None,
@@ -45,6 +49,7 @@ class EdgeService:
                                    config=forward, wake=self.agent.changed)
         self.host, self.port = host, port
         self.mqtt_url, self.mqtt_topic = mqtt_url, mqtt_topic
+        self.mqtt_client_id, self.mqtt_session_expiry_s = mqtt_client_id, mqtt_session_expiry_s
         self._threads: list[threading.Thread] = []
         self._server: Any = None
         self._mqtt: Any = None
@@ -63,7 +68,9 @@ class EdgeService:
             from hyperhealth.engine.edge._mqtt import EdgeMqtt
             from hyperhealth.ingest.mqtt import DEFAULT_TOPIC
 
-            self._mqtt = EdgeMqtt(self.agent, self.mqtt_url, topic=self.mqtt_topic or DEFAULT_TOPIC)
+            self._mqtt = EdgeMqtt(self.agent, self.mqtt_url, topic=self.mqtt_topic or DEFAULT_TOPIC,
+                                  client_id=self.mqtt_client_id,
+                                  session_expiry_s=self.mqtt_session_expiry_s)
             self._mqtt.start()
             self._spawn("edge-mqtt", self._mqtt.run)
         if self.port is not None:
