@@ -22,6 +22,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hyperhealth.actions.alerts import AlertBook, alert_topic
@@ -372,3 +374,33 @@ def test_run_in_a_thread_delivers_new_alerts(sqlite_store: Store, receiver: Rece
         d.stop()
     assert len(receiver.requests) == 1
     assert not d._thread
+
+
+def test_public_surface() -> None:
+    import hyperhealth.delivery.notify as notify
+
+    assert sorted(notify.__all__) == sorted([
+        "ATTEMPT_HEADER", "GAVE_UP_US", "IDEMPOTENCY_HEADER", "SIGNATURE_HEADER",
+        "DeliveryStats", "Dispatcher", "RetryPolicy", "sign", "verify"])
+    for name in notify.__all__:
+        assert getattr(notify, name) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.floats(0.01, 600), extra=st.floats(0, 36000), jitter=st.floats(0, 1),
+       failures=st.integers(1, 200), seed=st.integers(0, 2**32))
+def test_retry_delay_stays_within_its_bounds(base: float, extra: float, jitter: float,
+                                             failures: int, seed: int) -> None:
+    import random
+
+    p = RetryPolicy(base_s=base, cap_s=base + extra, max_attempts=5, jitter=jitter)
+    ceiling = min(base + extra, base * 2.0 ** (failures - 1))
+    d = p.delay_s(failures, random.Random(seed))
+    assert ceiling * (1 - jitter) - 1e-9 <= d <= ceiling + 1e-9
+    assert p.delay_s(failures, random.Random(seed), retry_after_s=1e9) == base + extra
+
+
+def test_retry_policy_refuses_nonsense() -> None:
+    for kw in ({"base_s": 10, "cap_s": 5}, {"base_s": 0}, {"max_attempts": 0}, {"jitter": 2}):
+        with pytest.raises(ValueError):
+            RetryPolicy(**kw)  # type: ignore[arg-type]
