@@ -53,11 +53,47 @@ code{font-size:.9em}
 """
 
 
+#: phrases found inside other phenotype names, in order
+_CONTAINS = (
+    ("-1639 aa", "More sensitive to warfarin: lower doses are usually needed."),
+    ("-1639 ag", "Somewhat more sensitive to warfarin than usual."),
+    ("-1639 gg", "Usual sensitivity to warfarin."),
+    ("increased risk of aminoglycoside", "Some antibiotics (aminoglycosides) carry a higher "
+                                         "risk of hearing loss."),
+    ("normal risk of aminoglycoside", "No known higher risk of hearing loss from "
+                                      "aminoglycoside antibiotics."),
+    ("uncertain risk of aminoglycoside", "The effect of this variant on hearing-loss risk "
+                                         "is not known."),
+    ("unfavorable response", "Less likely to respond to the medicines this gene guides."),
+    ("favorable response", "More likely to respond to the medicines this gene guides."),
+    ("non-responsive", "The variants found are not ones this medicine is known to help."),
+    ("responsive", "Carries a variant this medicine is known to help."),
+    ("positive", "Carries an immune-system (HLA) type linked to serious reactions to some "
+                 "medicines."),
+    ("negative", "Does not carry the HLA types linked to serious reactions to these medicines."),
+    ("deficient", "The enzyme that protects red blood cells works less: some medicines can "
+                  "damage red blood cells."),
+    ("variable", "The enzyme that protects red blood cells may work less than usual."),
+)
+
+
 def explain(phenotype: str | None) -> str:
-    """A plain-language sentence for a phenotype (our own words)."""
+    """A plain-language sentence for a phenotype (our own words).
+
+    >>> explain("-1639 AG")
+    'Somewhat more sensitive to warfarin than usual.'
+    """
     if not phenotype:
         return "No phenotype could be assigned."
-    return _PLAIN.get(phenotype.lower(), "See the explanation from your clinician.")
+    low = phenotype.lower()
+    if low in _PLAIN:
+        return _PLAIN[low]
+    if low == "normal":  # G6PD
+        return "The enzyme that protects red blood cells works in the usual way."
+    for key, text in _CONTAINS:
+        if key in low:
+            return text
+    return "See the explanation from your clinician."
 
 
 def _drug_row(d: DrugRecommendation) -> str:

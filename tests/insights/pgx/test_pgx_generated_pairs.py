@@ -19,6 +19,7 @@ from collections import Counter
 import pytest
 
 from hyperhealth.insights.pgx import Diplotype, PgxCaller, phenotype_diplotype, tables
+from hyperhealth.insights.pgx._match import HAPB3, HAPB3_INTRONIC_ALLELE
 from hyperhealth.synth._pgx_genotype import diplotype_vcf
 
 SAMPLED = {"RYR1": 3000, "G6PD": 3000, "CFTR": 3000}
@@ -36,7 +37,9 @@ def outcomes(gene: str, limit: int | None = None, seed: int = 11) -> Counter[str
     for a, b in pairs:
         calls = caller.read("pair.vcf", text=diplotype_vcf({gene: (a, b)}, genes=[gene]))
         m = caller.matchers[gene].match(calls.calls["SAMPLE"])
-        want = tuple(sorted((a, b)))
+        # DPYD's intronic-only allele is reported as HapB3, which is called from it (CPIC)
+        same = {HAPB3_INTRONIC_ALLELE: HAPB3} if gene == "DPYD" else {}
+        want = tuple(sorted((same.get(a, a), same.get(b, b))))
         if m.haplotypes:
             out["lowest" if tuple(sorted(m.haplotypes)) == want else "wrong"] += 1
             continue
@@ -47,9 +50,9 @@ def outcomes(gene: str, limit: int | None = None, seed: int = 11) -> Counter[str
             out["tie"] += 1
         elif want in [tuple(sorted(x.alleles)) for x in m.alternatives]:
             out["alternative"] += 1
-            same = (phenotype_diplotype(gene, Diplotype(a, b)).phenotype ==
-                    phenotype_diplotype(gene, m.diplotypes[0]).phenotype)
-            out["alternative_same_phenotype" if same else "alternative_other_phenotype"] += 1
+            alike = (phenotype_diplotype(gene, Diplotype(a, b)).phenotype ==
+                     phenotype_diplotype(gene, m.diplotypes[0]).phenotype)
+            out["alternative_same_phenotype" if alike else "alternative_other_phenotype"] += 1
         else:
             out["wrong"] += 1
     return out
