@@ -103,6 +103,8 @@ class Engine:
         self._subjects: dict[str, Subject] = {}
         self._lock = threading.RLock()  # live batches may come from several ingest threads
         self._inputs = {c for r in self.rules for c in r.codes} | {HEART_RATE, STEPS}
+        #: called after a commit that queued notifications (a dispatcher's ``wake``)
+        self.on_notifications: Callable[[], None] | None = None
         self._load_overrides()
 
     # -- live ----------------------------------------------------------------------------------
@@ -224,7 +226,10 @@ class Engine:
         tz_of = {pid: self._subject(pid).tz for pid in {f.person_id for f in findings}}
         with self.store.transaction() as w:
             self._save(w.conn, persons, now)
-            self.stats.alerts.add(self.book.apply(w.conn, findings, tz_of, now))
+            applied = self.book.apply(w.conn, findings, tz_of, now)
+        self.stats.alerts.add(applied)
+        if applied.notifications and self.on_notifications is not None:
+            self.on_notifications()
 
     # -- replay --------------------------------------------------------------------------------
     def replay(

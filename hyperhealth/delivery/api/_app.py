@@ -8,11 +8,14 @@ from fastapi import FastAPI
 
 from hyperhealth.delivery.api import (
     _advisories,
+    _alerts,
+    _edge,
     _export,
     _health,
     _ingest,
     _observations,
     _persons,
+    _pgx,
     _risk,
 )
 from hyperhealth.delivery.api._deps import DEVICE_BODY_LIMIT, FHIR_BODY_LIMIT
@@ -38,7 +41,8 @@ def create_app(store: Store, *, device_body_limit: int = DEVICE_BODY_LIMIT,
     app.state.device_body_limit = device_body_limit
     app.state.fhir_body_limit = fhir_body_limit
     install_error_handlers(app)
-    for module in (_health, _persons, _observations, _ingest, _export, _advisories, _risk):
+    for module in (_health, _persons, _observations, _ingest, _export, _advisories, _risk, _alerts,
+                   _pgx, _edge):
         app.include_router(module.router)
     if web:
         from hyperhealth.delivery.web import install_web

@@ -1,4 +1,5 @@
-"""Commands: demo, ingest, persons, profile, export, serve, mqtt-listen, monitor."""
+"""Commands: demo, ingest, persons, profile, export, serve, mqtt-listen, monitor, edge, risk,
+pgx, prs."""
 
 from __future__ import annotations
 
@@ -295,7 +296,7 @@ def mqtt_listen(
     """Store device readings arriving over MQTT (QoS 1, acknowledged after they are stored)."""
     import signal
 
-    from hyperhealth.engine import LiveMonitor
+    from hyperhealth.delivery.cli._live import monitoring
     from hyperhealth.ingest.mqtt import MqttListener
 
     # a service manager stops us with SIGTERM: finish the batch in hand like on Ctrl-C
@@ -303,9 +304,8 @@ def mqtt_listen(
     broker = url or _state.settings.mqtt_url
     stats: dict[str, Any] = {}
     with _store() as store:
-        live = LiveMonitor(store) if monitor else None
-        if live is not None:
-            live.__enter__()
+        ctx = monitoring(store, broker) if monitor else None
+        live = ctx.__enter__() if ctx is not None else None
         try:
             from hyperhealth.ingest.mqtt import DEFAULT_CLIENT_ID
 
@@ -318,8 +318,8 @@ def mqtt_listen(
             except KeyboardInterrupt:
                 stats = {**listener.stats.to_dict(), "stopped": True}
         finally:
-            if live is not None:
-                live.__exit__(None, None, None)
+            if ctx is not None and live is not None:
+                ctx.__exit__(None, None, None)
                 stats["engine"] = live.engine.stats.to_dict()
     if as_json:
         emit_json(stats)
@@ -352,11 +352,17 @@ def demo(
 
 
 def _subcommands() -> None:
+    from hyperhealth.delivery.cli._edge import edge
     from hyperhealth.delivery.cli._monitor import app as monitor_app
+    from hyperhealth.delivery.cli._pgx import pgx
+    from hyperhealth.delivery.cli._prs import prs
     from hyperhealth.delivery.cli._risk import app as risk_app
 
     app.add_typer(monitor_app, name="monitor")
     app.add_typer(risk_app, name="risk")
+    app.command("edge")(edge)
+    app.command("pgx")(pgx)
+    app.command("prs")(prs)
 
 
 _subcommands()

@@ -20,8 +20,10 @@ def run_server(store: Store, host: str, port: int, *, as_json: bool, console: Co
     else:
         console.print(f"[bold]hyperhealth[/] is serving at [link={url}]{url}[/link] "
                       f"(API docs: {url}docs) — Ctrl-C to stop")
-    from hyperhealth.engine import LiveMonitor
+    from hyperhealth.config import Settings
+    from hyperhealth.delivery.cli._live import monitoring
 
     config: Any = uvicorn.Config(create_app(store), host=host, port=port, log_level="warning")
-    with LiveMonitor(store):  # readings posted to the API are monitored as they are stored
+    # readings posted to the API are monitored as they are stored; alerts go out via the outbox
+    with monitoring(store, Settings.load().mqtt_url):
         uvicorn.Server(config).run()
