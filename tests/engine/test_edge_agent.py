@@ -259,3 +259,23 @@ def test_person_template_stays_local(agent: EdgeAgent) -> None:
     assert {p.id: p.tz for p in agent.store.persons()} == {
         "p-edge-a": "Europe/Madrid", "p-edge-b": "America/New_York"}
     assert isinstance(agent.store.person("p-edge-a"), Person)
+
+
+def test_agent_prune_keeps_state_and_unsent_work(agent: EdgeAgent) -> None:
+    for m in cgm(LOW):
+        agent.accept(m)
+    seqs = [q.seq for q in agent.queue.next_batch(100, 1 << 20)]
+    agent.queue.mark_messages(seqs[:20], "sent", [{}] * 20)
+    import time
+
+    time.sleep(0.01)
+    done = agent.prune(retain_s=0)
+    assert done["queue"] == 20 and done["readings"] == len(LOW)  # 2024 data: old
+    assert done["message_ids"] == len(LOW) and done["notifications"] >= 2
+    assert agent.queue.counts() == {"messages": {"queued": 4, "queued_urgent": 4},
+                                    "alerts": {"queued": 2}}
+    # the detectors go on from their saved state: a second episode is still found
+    raised = []
+    for m in cgm(LOW, start=len(LOW)):
+        raised += agent.accept(m).alerts
+    assert [a["key"] for a in raised] == ["low", "urgent-low"]

@@ -359,6 +359,21 @@ class EdgeAgent:
                 "rules": list(self.engine.config.enabled), "queue": self.queue.counts(),
                 "engine": self.engine.stats.to_dict()}
 
+    def prune(self, retain_s: float) -> dict[str, int]:
+        """Forget what is older than ``retain_s`` seconds: messages and alerts the server has,
+        and, in the local store, readings (by data time), message ids and the notification
+        outbox nobody delivers at the edge. Detector state and alerts stay: the local engine
+        needs no history beyond its state."""
+        cutoff = now_us() - int(retain_s * 1e6)
+        out = {"queue": self.queue.prune(cutoff)}
+        with self._lock, self.store.transaction() as w:
+            for name, table, col in (("readings", S.observations, "t"),
+                                     ("message_ids", S.ingest_messages, "received_us"),
+                                     ("notifications", S.notifications, "created_us")):
+                out[name] = int(w.conn.execute(sa.delete(table).where(table.c[col] < cutoff)
+                                               ).rowcount)
+        return out
+
     def close(self) -> None:
         engine = getattr(self, "engine", None)
         if engine is not None:

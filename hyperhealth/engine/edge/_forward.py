@@ -27,6 +27,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +86,8 @@ class Forwarder:
 
     def __init__(self, queue: EdgeQueue, edge_id: str, server: str, *,
                  config: ForwardConfig | None = None, client: httpx.Client | None = None,
-                 wake: threading.Event | None = None) -> None:
+                 wake: threading.Event | None = None,
+                 housekeeping: Callable[[float], Any] | None = None) -> None:
         self.queue = queue
         self.edge_id = edge_id
         self.server = server.rstrip("/")
@@ -98,7 +100,8 @@ class Forwarder:
         self._alerts_after = 0.0  # monotonic time before which alerts are held back
         self._alert_failures = 0
         self._stop = threading.Event()
-        self._pruned = 0.0
+        self._housekeeping_fn = housekeeping
+        self._pruned = time.monotonic()  # first clean-up after an hour
 
     # -- one step -----------------------------------------------------------------------------
     def step(self) -> str:
@@ -165,12 +168,18 @@ class Forwarder:
         return int(m.get("queued", 0))
 
     def _housekeeping(self) -> None:
+        """Hourly, when idle: forget what the server has had for ``retain_s``."""
         if time.monotonic() - self._pruned < 3600:
             return
         self._pruned = time.monotonic()
-        n = self.queue.prune(now_us() - int(self.config.retain_s * 1e6))
-        if n:
-            log.info("forgot %d message(s)/alert(s) the server has had for a while", n)
+        try:
+            if self._housekeeping_fn is not None:
+                done = self._housekeeping_fn(self.config.retain_s)
+            else:
+                done = self.queue.prune(now_us() - int(self.config.retain_s * 1e6))
+            log.info("housekeeping: forgot %s", done)
+        except Exception:  # clean-up must never stop forwarding
+            log.exception("housekeeping failed")
 
     # -- HTTP -----------------------------------------------------------------------------------
     def _post(self, path: str, body: bytes) -> httpx.Response:
@@ -273,7 +282,7 @@ class Forwarder:
             return True
         if self._encoding_refused(r):
             return True
-        if code in (408, 429) or code >= 500 or code in (404, 405):
+        if _retry(code):
             # the server answers but cannot take alerts now (or has no edge endpoint): hold
             # the alerts back, let the messages through; the server merges the alert later
             self._alert_failures += 1

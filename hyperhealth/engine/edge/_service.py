@@ -46,7 +46,8 @@ class EdgeService:
         self.agent = EdgeAgent(data_dir, edge_map=edge_map, edge_id=edge_id, rules=rules,
                                on_alert=on_alert)
         self.forwarder = Forwarder(self.agent.queue, self.agent.edge_id, server,
-                                   config=forward, wake=self.agent.changed)
+                                   config=forward, wake=self.agent.changed,
+                                   housekeeping=self.agent.prune)
         self.host, self.port = host, port
         self.mqtt_url, self.mqtt_topic = mqtt_url, mqtt_topic
         self.mqtt_client_id, self.mqtt_session_expiry_s = mqtt_client_id, mqtt_session_expiry_s
