@@ -28,9 +28,10 @@ def edge(
         help="Also take device messages from this local MQTT broker (mqtt://host:1883)")] = None,
     mqtt_topic: Annotated[str, typer.Option(help="MQTT subscription")] = "hyperhealth/+/readings",
     edge_id: Annotated[str | None, typer.Option(
-        help="This edge's id [default: from the map, else generated once and kept]")] = None,
+        help="This edge's id (default: edge_id of the map, else one generated once and "
+             "kept)")] = None,
     edge_dir: Annotated[Path | None, typer.Option(
-        help="Where the edge keeps its queue and local store [default: <data dir>/edge]")] = None,
+        help="Where the edge keeps its queue and local store (default: <data dir>/edge)")] = None,
     once: Annotated[bool, typer.Option(
         "--once", help="Forward what is queued now and exit (exit code 1 if the server cannot "
                        "be reached)")] = False,
