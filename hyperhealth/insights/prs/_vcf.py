@@ -6,7 +6,7 @@ arithmetic, and only lines whose position or rsID is wanted go on to have their 
 genotypes read. GT fields of the usual shape (one-digit allele indices, ``0/1``, ``1|0``, ``./.``,
 haploid ``1``) are decoded for all samples of all selected lines at once; anything else on a line
 (allele index >= 10, polyploid calls) sends that line through a plain Python parser. bgzip files are
-inflated block by block on two threads (zlib releases the GIL).
+inflated block by block (ISA-L) on two threads, which release the GIL.
 
 Genotypes are kept as allele indices (``int8``; ``-1`` missing, ``-2`` in the second slot for a
 haploid call). A call with one allele missing (``./1``) is missing as a whole, as in
@@ -17,12 +17,10 @@ dosage, Number=A) is read for biallelic records; a sample whose ``DS`` is ``.`` 
 from __future__ import annotations
 
 import gc
-import gzip
 import queue
 import re
 import struct
 import threading
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from isal import igzip, isal_zlib
 
 from hyperhealth.errors import InputError
 from hyperhealth.ingest.vcf import build_from_lengths, build_from_text
@@ -101,7 +100,7 @@ def _bgzf_blocks(data: bytes) -> Iterator[memoryview]:
 
 
 def _inflate(block: memoryview) -> bytes:
-    return zlib.decompress(block, -15)
+    return isal_zlib.decompress(block, -15)  # ISA-L: ~3x zlib's speed, same output
 
 
 def _text_chunks(path: Path) -> Iterator[bytes]:
@@ -115,7 +114,7 @@ def _text_chunks(path: Path) -> Iterator[bytes]:
             for i in range(0, len(blocks), _BGZF_BATCH):
                 yield b"".join(pool.map(_inflate, blocks[i:i + _BGZF_BATCH]))
     elif head[:2] == b"\x1f\x8b":
-        with gzip.open(path, "rb") as g:
+        with igzip.open(path, "rb") as g:
             while piece := g.read(_CHUNK):
                 yield piece
     else:
