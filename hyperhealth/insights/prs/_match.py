@@ -131,7 +131,7 @@ def match_rows(sf: ScoringFile, sites: VcfSites, *, keep_ambiguous: bool,
     code[active & ~scorable] = _CODE["not_scorable"]
     todo = active & scorable
     has_pos = sf.pos >= 0
-    auto = np.isin(sf.chrom, list(AUTOSOMES))
+    auto = _is_autosome(sf.chrom)
     code[todo & has_pos & ~auto] = _CODE["non_autosomal"]
     todo &= ~has_pos | auto
     nrec = len(sites)
@@ -167,7 +167,7 @@ def match_rows(sf: ScoringFile, sites: VcfSites, *, keep_ambiguous: bool,
         multi += [(i, o2[l2[i]:l2[i] + c2[i]]) for i in sel2[c2[sel2] > 1].tolist()]
         # rows found by rsID on a non-autosome
         nonauto = np.zeros(nrec, dtype=bool)
-        nonauto[:] = ~np.isin(sites.chrom, list(AUTOSOMES))
+        nonauto[:] = ~_is_autosome(sites.chrom)
         bad = one2[nonauto[cand[one2]]]
         code[bad] = _CODE["non_autosomal"]
         cand[bad] = -1
@@ -238,19 +238,19 @@ def _resolve_many(effect: np.ndarray, other: np.ndarray, sites: VcfSites, rec: n
         mat[i, 1:] = ""
         mat[i, 1:1 + len(parts)] = parts
     comp_e, comp_o = _complement(effect), _complement(other)
-    allv = np.concatenate([mat.ravel(), effect, other, comp_e, comp_o])
+    comp_ref = _complement(ref)
+    allv = np.concatenate([mat.ravel(), effect, other, comp_e, comp_o, comp_ref])
     codes, uniq = pd.factorize(allv)
-    empty = -1
     ei = np.flatnonzero(uniq == "")
-    if len(ei):
-        empty = int(ei[0])
+    empty = int(ei[0]) if len(ei) else -1
     a = codes[:m * k].reshape(m, k)
     a = np.where(a == empty, -5, a)  # empty slots never match
     off = m * k
     e, o = codes[off:off + m], codes[off + m:off + 2 * m]
     ce, co = codes[off + 2 * m:off + 3 * m], codes[off + 3 * m:off + 4 * m]
-    no_other = other == ""
-    single_e = comp_e != ""  # complements exist for single bases only
+    cref = codes[off + 4 * m:off + 5 * m]
+    no_other = o == empty
+    single_e = ce != empty  # complements exist for single bases only
 
     def find(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hit = a == c[:, None]
@@ -261,12 +261,10 @@ def _resolve_many(effect: np.ndarray, other: np.ndarray, sites: VcfSites, rec: n
     has_ce, idx_ce = find(ce)
     has_co, _ = find(co)
     biallelic = (a[:, 1] >= 0) & ((a[:, 2] < 0) if k > 2 else True)
-    comp_ref = _complement(ref)
-    alt1 = mat[:, 1]
-    amb = np.where(no_other, biallelic & (comp_ref == alt1) & (comp_ref != ""),
-                   (comp_e == other) & (comp_e != ""))
+    amb = np.where(no_other, biallelic & (cref == a[:, 1]) & (cref != empty),
+                   (ce == o) & single_e)
     direct = has_e & (no_other | (has_o & (e != o)))
-    flip_ok = single_e & (no_other | (comp_o != ""))
+    flip_ok = single_e & (no_other | (co != empty))
     flipped = ~direct & ~amb & flip_ok & has_ce & (no_other | has_co)
     status = np.full(m, _CODE["allele_mismatch"], dtype=np.int8)
     idx = np.full(m, -1, dtype=np.int64)
@@ -278,6 +276,11 @@ def _resolve_many(effect: np.ndarray, other: np.ndarray, sites: VcfSites, rec: n
     status[flipped] = _CODE["flipped"]
     idx[flipped] = idx_ce[flipped]
     return status, idx
+
+
+def _is_autosome(chrom: np.ndarray) -> np.ndarray:
+    codes, uniq = pd.factorize(chrom)
+    return np.array([u in AUTOSOMES for u in uniq] + [False], dtype=bool)[codes]
 
 
 def _complement(x: np.ndarray) -> np.ndarray:
