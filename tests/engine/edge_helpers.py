@@ -68,9 +68,15 @@ class LiveServer:
         self.engine = Engine(self.store)
         self.engine.attach()
         app = create_app(self.store, web=False, **self.app_kw)
-        if self.edge_routes and not any(getattr(r, "path", "") == "/api/edge/alerts"
-                                        for r in app.routes):
+        has = "/api/edge/alerts" in app.openapi()["paths"]
+        if self.edge_routes and not has:
             app.include_router(edge_api.router)
+        elif not self.edge_routes and has:  # a server from before the edge route existed
+            app.router.routes = [
+                r for r in app.router.routes
+                if getattr(r, "original_router", None) is not edge_api.router
+                and getattr(r, "path", "") != "/api/edge/alerts"]
+        app.openapi_schema = None
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                      log_level="warning", lifespan="off"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
