@@ -71,6 +71,7 @@ def test_rejects_what_it_cannot_keep_once(agent: EdgeAgent) -> None:
         ("message watch-a/6", "device.id")]
     a = agent.accept(hr(7), device_id="watch-b")  # another device's message
     assert a.status == 422 and a.rejects[0].field == "device.id"
+    assert agent.accept([]).status == 200  # nothing to keep, as on the server
     with pytest.raises(InputError):
         agent.accept(b"not json")
     with pytest.raises(InputError):

@@ -70,7 +70,7 @@ class EdgeAnswer:
 
     @property
     def status(self) -> int:
-        if self.queued + self.repeated == 0:
+        if self.messages and self.queued + self.repeated == 0:
             return 422
         return 207 if self.rejects else 200
 
