@@ -53,7 +53,8 @@ class DeviceSilence(Rule):
                     )
                 st["silent"] = False
                 st["last"] = int(c.t[-1])
-            elif last is not None and not st.get("silent") and ctx.now_us - int(last) > limit:
+            elif not ctx.data and last is not None and not st.get("silent") \
+                    and ctx.now_us - int(last) > limit:  # a clock tick, not other streams
                 self._silent(ctx, code, int(last), limit)
                 st["silent"] = True
 

@@ -138,3 +138,23 @@ def test_findings_do_not_depend_on_how_readings_are_batched(
     whole = ordered(run(rule, data))
     assert whole, "the signal should produce findings"
     assert ordered(run(rule, data, splits=splits)) == whole
+
+
+def test_device_silence_of_one_stream_is_not_judged_by_another_streams_batch() -> None:
+    from hyperhealth.actions.alerts._rule import HOUR_US
+
+    r = RULES["device-silence"]()
+    state: dict[str, Any] = {}
+    p = dict(r.defaults)
+    cgm = Chunk(np.array([0]), np.array([100.0]))
+    hr = Chunk(np.array([0]), np.array([60.0]))
+    late = 10 * HOUR_US  # wall clock far past the data (a backfill)
+    ctx = RuleContext(Subject("p1"), {CGM_GLUCOSE: cgm, HEART_RATE: hr}, state, p, late)
+    r.evaluate(ctx)
+    ctx = RuleContext(Subject("p1"), {HEART_RATE: Chunk(np.array([60_000_000]),
+                                                        np.array([61.0]))}, state, p, late)
+    r.evaluate(ctx)
+    assert not ctx.findings  # CGM is only judged on a clock tick
+    tick = RuleContext(Subject("p1"), {}, state, p, late)
+    r.evaluate(tick)
+    assert {f.key for f in tick.findings} == {CGM_GLUCOSE, HEART_RATE}
