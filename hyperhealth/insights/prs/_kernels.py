@@ -25,18 +25,16 @@ def _member(x: int, sorted_unique: np.ndarray) -> bool:  # pragma: no cover - co
 
 
 @njit(cache=True, nogil=True)
-def scan(buf: np.ndarray, nbytes: int, want_pos: np.ndarray,
+def scan(buf: np.ndarray, newlines: np.ndarray, want_pos: np.ndarray,
          want_rs: np.ndarray) -> tuple:  # type: ignore[type-arg,unused-ignore]  # pragma: no cover
-    """Returns ``(n_lines, bad_line, idx, start, end, tabs, pos)`` for the kept lines.
+    """Returns ``(bad_line, idx, start, end, tabs, pos)`` for the kept lines.
 
-    ``idx`` is the 0-based line index within the chunk, ``tabs`` has the first nine tab
-    positions (-1 where the line has fewer), ``bad_line`` the index of the first line with fewer
-    than 8 fixed columns (-1 if none).
+    ``newlines`` are the positions of the line ends (found beforehand with a vectorised
+    search), so each line is read only up to its ninth tab. ``idx`` is the 0-based line index
+    within the chunk, ``tabs`` has the first nine tab positions (-1 where the line has fewer),
+    ``bad_line`` the index of the first line with fewer than 8 fixed columns (-1 if none).
     """
-    n_lines = 0
-    for i in range(nbytes):
-        if buf[i] == NL:
-            n_lines += 1
+    n_lines = newlines.shape[0]
     idx = np.empty(n_lines, np.int64)
     start = np.empty(n_lines, np.int64)
     end = np.empty(n_lines, np.int64)
@@ -44,27 +42,24 @@ def scan(buf: np.ndarray, nbytes: int, want_pos: np.ndarray,
     pos = np.empty(n_lines, np.int64)
     m = 0
     bad = -1
-    p = 0
-    line = 0
     t = np.empty(9, np.int64)
-    while p < nbytes:
-        s = p
+    s = 0
+    for line in range(n_lines):
+        e = newlines[line]
+        if line > 0:
+            s = newlines[line - 1] + 1
+        if e == s:  # blank line
+            continue
         nt = 0
-        while p < nbytes and buf[p] != NL:
+        p = s
+        while p < e and nt < 9:
             if buf[p] == TAB:
-                if nt < 9:
-                    t[nt] = p
+                t[nt] = p
                 nt += 1
             p += 1
-        e = p
-        p += 1  # past the newline
-        if e == s:  # blank line
-            line += 1
-            continue
         if nt < 7:
             if bad < 0:
                 bad = line
-            line += 1
             continue
         # POS between the first and second tab
         v = 0
@@ -95,12 +90,11 @@ def scan(buf: np.ndarray, nbytes: int, want_pos: np.ndarray,
             idx[m] = line
             start[m] = s
             end[m] = e
-            for j in range(min(nt, 9)):
+            for j in range(nt):
                 tabs[m, j] = t[j]
             pos[m] = v
             m += 1
-        line += 1
-    return line, bad, idx[:m], start[:m], end[:m], tabs[:m], pos[:m]
+    return bad, idx[:m], start[:m], end[:m], tabs[:m], pos[:m]
 
 
 @njit(cache=True, nogil=True)

@@ -355,7 +355,9 @@ class _Chunk:
 def _compiled(piece: bytes, want_pos: np.ndarray, want_rs: np.ndarray, n: int) -> _Chunk:
     data = piece + b"\n\n\n\n"  # padding: look-ahead never runs off the end
     buf = np.frombuffer(data, dtype=np.uint8)
-    n_lines, bad, idx, starts, ends, tabs, pos = K.scan(buf, len(piece), want_pos, want_rs)
+    newlines = np.flatnonzero(buf[:len(piece)] == 10)
+    n_lines = len(newlines)
+    bad, idx, starts, ends, tabs, pos = K.scan(buf, newlines, want_pos, want_rs)
     m = len(idx)
     gt = np.empty((m, n, 2), dtype=np.int8)
     status = np.zeros(m, dtype=np.int8)
