@@ -221,34 +221,54 @@ def _rs_numbers(ids: np.ndarray) -> np.ndarray:
     return pd.to_numeric(num, errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
 
 
+class _Alleles:
+    """Allele strings as integer ids in one shared table (ids of complements precomputed)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {"": 0}
+        for b in "ACGT":
+            self.ids[b] = len(self.ids)
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """Ids of ``values`` (hashing each distinct value once)."""
+        codes, uniq = pd.factorize(values)
+        table = np.array([self.id(str(u)) for u in uniq] + [0], dtype=np.int64)
+        return table[codes]
+
+    def id(self, u: str) -> int:
+        i = self.ids.get(u)
+        if i is None:
+            i = self.ids[u] = len(self.ids)
+        return i
+
+    def complement(self, ids: np.ndarray) -> np.ndarray:
+        """Id of the complement of single-base alleles; 0 ("") for anything else."""
+        comp = np.zeros(len(self.ids), dtype=np.int64)
+        for b, c in _COMP.items():
+            comp[self.ids[b]] = self.ids[c]
+        return comp[ids]
+
+
 def _resolve_many(effect: np.ndarray, other: np.ndarray, sites: VcfSites, rec: np.ndarray, *,
                   keep_ambiguous: bool) -> tuple[np.ndarray, np.ndarray]:
     """:func:`resolve` for many (row, record) pairs at once: status codes and allele indices."""
     m = len(rec)
-    ref = sites.ref[rec]
-    alt = sites.alt[rec]
-    multi = np.flatnonzero(np.fromiter(("," in x for x in alt), dtype=bool, count=m))
-    k = 1 + (max(str(a).count(",") for a in alt[multi]) + 1 if len(multi) else 1)
-    # allele strings of the records as a (m, k) matrix, then as integer codes
-    mat = np.full((m, k), "", dtype=object)
-    mat[:, 0] = ref
-    mat[:, 1] = alt
-    for i in multi.tolist():
-        parts = [p for p in str(alt[i]).split(",") if p and p != "."]
-        mat[i, 1:] = ""
-        mat[i, 1:1 + len(parts)] = parts
-    comp_e, comp_o = _complement(effect), _complement(other)
-    comp_ref = _complement(ref)
-    allv = np.concatenate([mat.ravel(), effect, other, comp_e, comp_o, comp_ref])
-    codes, uniq = pd.factorize(allv)
-    ei = np.flatnonzero(uniq == "")
-    empty = int(ei[0]) if len(ei) else -1
-    a = codes[:m * k].reshape(m, k)
+    tab = _Alleles()
+    empty = 0
+    e, o = tab.encode(effect), tab.encode(other)
+    ref = tab.encode(sites.ref[rec])
+    # ALT: one id per allele of a multi-allelic record, split once per distinct ALT text
+    alt_codes, alt_uniq = pd.factorize(sites.alt[rec])
+    parts = [[p for p in str(u).split(",") if p and p != "."] for u in alt_uniq]
+    k = 1 + max([len(x) for x in parts] + [1])
+    alt_table = np.zeros((len(parts) + 1, k - 1), dtype=np.int64)
+    for j, x in enumerate(parts):
+        alt_table[j, :len(x)] = [tab.id(p) for p in x]
+    a = np.empty((m, k), dtype=np.int64)
+    a[:, 0] = ref
+    a[:, 1:] = alt_table[alt_codes]
     a = np.where(a == empty, -5, a)  # empty slots never match
-    off = m * k
-    e, o = codes[off:off + m], codes[off + m:off + 2 * m]
-    ce, co = codes[off + 2 * m:off + 3 * m], codes[off + 3 * m:off + 4 * m]
-    cref = codes[off + 4 * m:off + 5 * m]
+    ce, co, cref = tab.complement(e), tab.complement(o), tab.complement(ref)
     no_other = o == empty
     single_e = ce != empty  # complements exist for single bases only
 
@@ -281,10 +301,3 @@ def _resolve_many(effect: np.ndarray, other: np.ndarray, sites: VcfSites, rec: n
 def _is_autosome(chrom: np.ndarray) -> np.ndarray:
     codes, uniq = pd.factorize(chrom)
     return np.array([u in AUTOSOMES for u in uniq] + [False], dtype=bool)[codes]
-
-
-def _complement(x: np.ndarray) -> np.ndarray:
-    """Complement of single-base alleles; "" for anything else."""
-    codes, uniq = pd.factorize(x)
-    comp = np.array([_COMP.get(u, "") for u in uniq] + [""], dtype=object)
-    return comp[codes]

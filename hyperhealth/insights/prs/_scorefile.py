@@ -201,7 +201,9 @@ def parse_scoring_file(f: IO[str] | IO[bytes], *, name: str = "<scoring file>") 
            if c in use]
     try:  # fast: numbers parsed by pandas' C reader
         df = pd.read_csv(data, sep="\t", header=None, names=cols, usecols=use,
-                         dtype={c: (np.float64 if c in num else object) for c in use},
+                         dtype={c: (np.float64 if c in num else
+                                    object if c in ("rsID", "hm_rsID") else "category")
+                                for c in use},
                          keep_default_na=False, na_values={num[-1]: [""]} if len(num) > 1
                          else {}, quoting=3, engine="c")
     except ValueError:  # some number is not one: read text and find which (slow path)
@@ -255,29 +257,35 @@ def _to_float(text: np.ndarray) -> np.ndarray:
     return out
 
 
-def _map_unique(values: np.ndarray, fn: Any) -> np.ndarray:
-    """``fn`` applied once per distinct value (alleles, chromosomes repeat a lot)."""
-    codes, uniq = pd.factorize(values)
-    return np.array([fn(u) for u in uniq] + [fn("")], dtype=object)[codes]
+def _map_unique(values: Any, fn: Any) -> np.ndarray:
+    """``fn`` applied once per distinct value (alleles, chromosomes repeat a lot); missing
+    values count as ``""``. ``values`` may be a categorical Series (the reader's own codes are
+    used) or anything ``pd.factorize`` takes."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        uniq = values.cat.categories
+    else:
+        codes, uniq = pd.factorize(values)
+    return np.array([fn(str(u)) for u in uniq] + [fn("")], dtype=object)[codes]
 
 
 def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str], build: str,
            harmonised: bool, cols: tuple[str, ...]) -> ScoringFile:
     n = len(df)
-    empty = np.full(n, "", dtype=object)
+    empty = pd.Series(np.full(n, "", dtype=object))
 
-    def get(col: str) -> np.ndarray:
-        if col not in df.columns:
-            return empty
-        return _map_unique(df[col].to_numpy(dtype=object), str.strip)
+    def col(c: str) -> pd.Series:
+        return df[c] if c in df.columns else empty
 
-    def get_raw(col: str) -> np.ndarray:  # columns that are never padded with spaces
-        return df[col].to_numpy(dtype=object) if col in df.columns else empty
+    def text(c: str) -> np.ndarray:  # an id column: as given, missing -> ""
+        v = col(c).to_numpy(dtype=object)
+        return np.where(pd.isna(v), "", v)
 
-    rsid = _map_unique(get_raw("hm_rsID"), str)
-    rsid = np.where(rsid != "", rsid, _map_unique(get_raw("rsID"), str))
-    chrom_s, pos_s = (get("hm_chr"), get_raw("hm_pos")) if harmonised else (
-        get("chr_name"), get_raw("chr_position"))
+    hm_rs = text("hm_rsID")
+    rsid = np.where(hm_rs != "", hm_rs, text("rsID"))
+    chrom_s = _map_unique(col("hm_chr" if harmonised else "chr_name"),
+                          lambda u: bare_chrom(u) if u.strip() else "")
+    pos_s = col("hm_pos" if harmonised else "chr_position").to_numpy()
     pos_f = _to_float(pos_s)
     bad = (np.flatnonzero(~pd.isna(pos_s) & (pos_s != "") & ~np.isfinite(pos_f))
            if pos_s.dtype.kind == "O" else np.zeros(0, dtype=np.int64))
@@ -288,14 +296,18 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
                          hint="positions are whole 1-based base-pair numbers")
     has_pos = (chrom_s != "") & np.isfinite(pos_f)
     pos = np.where(has_pos, np.nan_to_num(pos_f, nan=-1), -1).astype(np.int64)
-    chrom = _map_unique(np.where(has_pos, chrom_s, ""), lambda u: bare_chrom(u) if u else "")
-    effect = _map_unique(get_raw("effect_allele"), lambda u: u.strip().upper())
-    other = _map_unique(get_raw("other_allele"), lambda u: u.strip().upper())
-    inferred = _map_unique(get_raw("hm_inferOtherAllele"),
-                           lambda u: "" if "/" in u else u.strip().upper())
+    chrom = np.where(has_pos, chrom_s, "")
+    effect = _map_unique(col("effect_allele"), lambda u: u.strip().upper())
+
+    def allele_or_empty(u: str) -> str:
+        u = u.strip().upper()
+        return u if _ALLELE.match(u) else ""
+
+    other = _map_unique(col("other_allele"), allele_or_empty)
+    inferred = _map_unique(col("hm_inferOtherAllele"),
+                           lambda u: "" if "/" in u else allele_or_empty(u))
     other = np.where(other != "", other, inferred)
-    other = _map_unique(other, lambda u: u if _ALLELE.match(u) else "")
-    w_s = get_raw("effect_weight")
+    w_s = col("effect_weight").to_numpy()
     weight = _to_float(w_s)
     bad = np.flatnonzero(np.isnan(weight))
     bad = bad[[not (isinstance(w_s[i], float) or str(w_s[i]).strip().lower() == "nan")
@@ -312,7 +324,7 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
 
     flag_cols = [c for c in _FLAG_COLUMNS if c in df.columns]
     if flag_cols:
-        flags = np.stack([_map_unique(get_raw(c), lambda u: u.strip().lower() == "true")
+        flags = np.stack([_map_unique(col(c), lambda u: u.strip().lower() == "true")
                           .astype(bool) for c in flag_cols], axis=1)
         has = flags.any(axis=1)
         if has.any():
@@ -323,7 +335,8 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
             mark(has, texts)
     dos = [c for c in _DOSAGE_COLUMNS if c in df.columns]
     if dos:
-        mark(np.stack([get(c) != "" for c in dos], axis=1).any(axis=1),
+        mark(np.stack([_map_unique(col(c), lambda u: bool(u.strip())).astype(bool)
+                       for c in dos], axis=1).any(axis=1),
              "per-dosage weights (dosage_k_weight) are not supported")
     mark(~np.isfinite(weight), "effect_weight is not finite")
     eff_ok = _map_unique(effect, lambda u: bool(_ALLELE.match(u))).astype(bool)
