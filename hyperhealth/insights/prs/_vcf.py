@@ -253,8 +253,8 @@ def read_sites(path: str | Path, *, positions: np.ndarray, rsids: np.ndarray,
     build, evidence = _build(lines)
     # DS is looked for only when the header declares it
     dosage = dosage and any(x.startswith("##FORMAT=<ID=DS,") for x in lines)
-    want_pos = np.unique(positions.astype(np.int64))
-    want_rs = np.unique(rsids.astype(np.int64))
+    want_pos = _sorted_unique(positions)
+    want_rs = _sorted_unique(rsids)
     acc = _Acc(len(samples), dosage)
     lineno = header_lines
     body = [rest] if rest else []
@@ -276,6 +276,18 @@ def read_sites(path: str | Path, *, positions: np.ndarray, rsids: np.ndarray,
     finally:
         if enabled:
             gc.enable()
+
+
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct int64 values (a sort and a neighbour test: cheaper than np.unique's
+    hashing for large integer arrays)."""
+    v = np.sort(np.asarray(x, dtype=np.int64))
+    if len(v) < 2:
+        return v
+    keep = np.empty(len(v), dtype=bool)
+    keep[0] = True
+    np.not_equal(v[1:], v[:-1], out=keep[1:])
+    return v[keep]
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
