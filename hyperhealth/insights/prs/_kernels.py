@@ -112,6 +112,17 @@ def genotypes(buf: np.ndarray, first: np.ndarray, end: np.ndarray, n: int,
             if p > e:
                 status[i] = 1
                 break
+            # fast path: one-digit diploid call ("0/1", "1|0") ending the field
+            c0 = buf[p]
+            c1 = buf[p + 1]
+            c2 = buf[p + 2]
+            c3 = buf[p + 3]
+            if (48 <= c0 <= 57 and 48 <= c2 <= 57 and (c1 == SLASH or c1 == PIPE)  # noqa: SIM109
+                    and (c3 == TAB or c3 == NL)):  # noqa: SIM109
+                gt[i, j, 0] = c0 - 48
+                gt[i, j, 1] = c2 - 48
+                p += 4
+                continue
             a0 = -3
             a1 = -3
             k = 0

@@ -21,8 +21,9 @@ import queue
 import re
 import struct
 import threading
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,15 +264,15 @@ def read_sites(path: str | Path, *, positions: np.ndarray, rsids: np.ndarray,
     try:
         # the compiled stage of chunk i+1 runs on a worker thread (it releases the GIL) while
         # this thread does the Python stage of chunk i
-        with ThreadPoolExecutor(max_workers=1) as worker:
+        with ThreadPoolExecutor(max_workers=2) as worker:
             it = _chain(body, chunks)
-            nxt = next(it, None)
-            fut = worker.submit(_compiled, nxt, want_pos, want_rs, acc.n) if nxt else None
-            while fut is not None:
-                done = fut.result()
-                nxt = next(it, None)
-                fut = worker.submit(_compiled, nxt, want_pos, want_rs, acc.n) if nxt else None
-                lineno = _scan(done, lineno, acc, p)
+            pending: deque[Future[_Chunk]] = deque()
+            for piece in it:
+                pending.append(worker.submit(_compiled, piece, want_pos, want_rs, acc.n))
+                if len(pending) >= 2:  # keep two chunks in the compiled stage
+                    lineno = _scan(pending.popleft().result(), lineno, acc, p)
+            while pending:
+                lineno = _scan(pending.popleft().result(), lineno, acc, p)
         return acc.finish(str(p), tuple(samples), build, evidence, lineno - header_lines)
     finally:
         if enabled:
