@@ -144,7 +144,7 @@ class Prefetch:
     the scoring file); iterate to get the newline-aligned chunks in order. At most ``depth``
     chunks wait in memory. ``close()`` stops the thread early."""
 
-    def __init__(self, path: str | Path, depth: int = 3) -> None:
+    def __init__(self, path: str | Path, depth: int = 6) -> None:
         self.path = Path(path)
         self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
