@@ -9,7 +9,8 @@ Stages, each with its own file: ``.match.json`` (named-allele matcher) -> ``.phe
 True
 """
 
-from hyperhealth.insights.pgx._fhir import report_bundle, report_resources
+from typing import Any
+
 from hyperhealth.insights.pgx._model import (
     Diplotype,
     GeneMatch,
@@ -18,7 +19,6 @@ from hyperhealth.insights.pgx._model import (
     PhenotypeResult,
 )
 from hyperhealth.insights.pgx._outside import OutsideCall, parse_outside_calls, read_outside_calls
-from hyperhealth.insights.pgx._person import check_prescription, medication_alerts, person_pgx
 from hyperhealth.insights.pgx._phenotype import phenotype, phenotype_diplotype
 from hyperhealth.insights.pgx._pipeline import (
     DISCLAIMER,
@@ -37,6 +37,20 @@ from hyperhealth.insights.pgx._recommend import (
 )
 from hyperhealth.insights.pgx._tables import tables
 from hyperhealth.insights.pgx._warfarin import iwpc_weekly_dose
+
+# loaded on first use: they pull in the FHIR models and the store/alert modules
+_LAZY = {"report_bundle": "_fhir", "report_resources": "_fhir", "check_prescription": "_person",
+         "medication_alerts": "_person", "person_pgx": "_person"}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+
 
 __all__ = [
     "DISCLAIMER",
