@@ -171,9 +171,7 @@ class GeneMatcher:
         else:
             dips = self._pairs(cand, gts, blocks, het, refs)
         dips = _dedupe(dips)
-        if self.lowest and not eff_phased:
-            return self._lowest(haps, gts, refs, warnings, common)
-        if self.lowest and eff_phased and not dips:
+        if self.lowest and (not eff_phased or not dips):
             return self._lowest(haps, gts, refs, warnings, common)
         dips.sort(key=lambda x: (-x.score, name_key(x.allele1), name_key(x.allele2 or "")))
         priority_mode = bool(d.unphased_priorities) and not eff_phased
