@@ -151,3 +151,13 @@ def test_tables_are_up_to_date(shared_data: Path) -> None:
                           "--shared", str(shared_data), "--check"],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def test_g6pd_hemizygous_male(tmp_path: Path) -> None:
+    vcf = write_diplotype_vcf(tmp_path / "m.vcf", {"G6PD": ("A- 202A_376G",)}, genes=["G6PD"],
+                              male=True)
+    r = run_pgx(vcf).report
+    g = r.genes["G6PD"]
+    assert g.diplotype == "A- 202A_376G" and g.phenotype == "Deficient"
+    # no structured CPIC row for G6PD-deficient in the tables: said, not guessed
+    assert r.drug("rasburicase").action == "see_guideline"
