@@ -56,9 +56,9 @@ class VcfSites:
     build_evidence: str
     chrom: np.ndarray  # str objects, without "chr"
     pos: np.ndarray  # int64
-    ids: np.ndarray  # str objects
+    ids: np.ndarray  # str objects; read only when rsIDs were asked for ("." otherwise)
     ref: np.ndarray  # str objects, upper case
-    alt: np.ndarray  # str objects, upper case, comma-separated as in the file ("" for ".")
+    alt: np.ndarray  # str objects, upper case, comma-separated as in the file
     line: np.ndarray  # int64, 1-based line in the file
     gt: np.ndarray  # int8 (records, samples, 2)
     ds: np.ndarray | None
@@ -256,7 +256,7 @@ def read_sites(path: str | Path, *, positions: np.ndarray, rsids: np.ndarray,
     dosage = dosage and any(x.startswith("##FORMAT=<ID=DS,") for x in lines)
     want_pos = _sorted_unique(positions)
     want_rs = _sorted_unique(rsids)
-    acc = _Acc(len(samples), dosage)
+    acc = _Acc(len(samples), dosage, want_ids=len(want_rs) > 0)
     lineno = header_lines
     body = [rest] if rest else []
     enabled = gc.isenabled()
@@ -299,10 +299,11 @@ def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 class _Acc:
     """Collects selected records across chunks."""
 
-    def __init__(self, n_samples: int, dosage: bool) -> None:
+    def __init__(self, n_samples: int, dosage: bool, want_ids: bool = True) -> None:
         self.n = n_samples
         self.dosage = dosage
-        self.fields: list[np.ndarray] = []  # per chunk: (lines, 5) CHROM POS ID REF ALT
+        self.want_ids = want_ids
+        self.fields: list[tuple[np.ndarray, ...]] = []  # per chunk: CHROM, ID, REF, ALT
         self.pos: list[np.ndarray] = []
         self.line: list[np.ndarray] = []
         self.gt: list[np.ndarray] = []
@@ -318,23 +319,16 @@ class _Acc:
         if self.ds:  # only records that carry DS have a row of values; NaN elsewhere
             ds = np.full((len(gt), n), np.nan)
             ds[np.array(self.ds_rows)] = np.stack(self.ds)
-        cols = (np.concatenate(self.fields) if self.fields
-                else np.zeros((0, 5), dtype=object))
-        codes, uniq = pd.factorize(cols[:, 0])
+        parts = [np.concatenate([f[i] for f in self.fields]) if self.fields
+                 else np.zeros(0, dtype=object) for i in range(4)]
+        codes, uniq = pd.factorize(parts[0])
         chrom = np.array([bare_chrom(u) for u in uniq] + [""], dtype=object)[codes]
-        ref = _upper(cols[:, 3])
-        alt = _upper(cols[:, 4])
-        alt[alt == "."] = ""
+        ref, alt = parts[2], parts[3]
         return VcfSites(path, samples, build, evidence, chrom,
                         np.concatenate(self.pos) if self.pos else np.zeros(0, np.int64),
-                        cols[:, 2].copy(), ref, alt,
+                        parts[1], ref, alt,
                         np.concatenate(self.line) if self.line else np.zeros(0, np.int64),
                         gt, ds, scanned)
-
-
-def _upper(x: np.ndarray) -> np.ndarray:
-    codes, uniq = pd.factorize(x)
-    return np.array([u.upper() for u in uniq] + [""], dtype=object)[codes]
 
 
 def _gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -416,16 +410,22 @@ def _select(c: _Chunk, line_no: np.ndarray, acc: _Acc, path: Path) -> None:
         raise InputError("a genotype call cannot be read", where=f"{path}:{line_no[i]}",
                          field="GT", hint="GT must be allele indices such as 0/1 or 1|0")
     gt[~gt_first] = -1  # no GT field: every call missing
-    # CHROM, POS, ID, REF, ALT of every selected line in one pass: gather the bytes up to and
-    # including the tab after ALT, then split once
-    t5 = tabs[:, 4]
-    text = _gather(buf, starts, t5 + 1).tobytes().decode("utf-8", "replace").split("\t")
-    del text[-1]
-    cols = np.array(text, dtype=object).reshape(m, 5)
-    acc.fields.append(cols)
+    # CHROM, REF and ALT (and ID when rsIDs are wanted) of every selected line: gather the
+    # bytes of each field with its trailing tab, then decode and split once
+    chrom = _gather(buf, starts, tabs[:, 0] + 1).tobytes().decode("utf-8", "replace")
+    refalt = _gather(buf, tabs[:, 2] + 1, tabs[:, 4] + 1)
+    lower = (refalt >= 97) & (refalt <= 122)
+    refalt[lower] -= 32  # alleles in upper case
+    ra = np.array(refalt.tobytes().decode("utf-8", "replace").split("\t")[:-1],
+                  dtype=object).reshape(m, 2)
+    ids = (np.array(_gather(buf, tabs[:, 1] + 1, tabs[:, 2] + 1).tobytes()
+                    .decode("utf-8", "replace").split("\t")[:-1], dtype=object)
+           if acc.want_ids else np.full(m, ".", dtype=object))
+    acc.fields.append((np.array(chrom.split("\t")[:-1], dtype=object), ids, ra[:, 0],
+                       ra[:, 1]))
+    alts = ra[:, 1]
     if acc.dosage:
         fmts = _gather(buf, fmt_start, fmt_end + 1).tobytes().decode("utf-8", "replace")
-        alts = cols[:, 4]
         for i, fmt_text in enumerate(fmts.split("\t")[:-1]):
             if "DS" in fmt_text and "," not in alts[i]:
                 fmt = fmt_text.split(":")
