@@ -63,6 +63,34 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
         return {"readings": stats.readings, "alerts": len(alerts), **levels,
                 "open": sum(1 for a in alerts if a.status == "open")}
 
+    def pharmacogenomics() -> dict[str, Any]:
+        # one demo person carries CYP2C19 *2/*2 (poor metaboliser) and takes clopidogrel: the
+        # medication-safety check must flag it with the CPIC citation
+        from datetime import date
+
+        from hyperhealth.actions.alerts import AlertBook
+        from hyperhealth.ingest import IngestOptions, ingest_paths
+        from hyperhealth.insights.pgx._person import medication_alerts, person_pgx
+        from hyperhealth.model import RXNORM, Medication
+        from hyperhealth.model.time import to_us
+        from hyperhealth.synth._pgx_genotype import write_diplotype_vcf
+
+        pid = store.persons()[0].id
+        vcf = settings.data_dir / "synth" / f"{pid}_pgx.vcf"
+        write_diplotype_vcf(vcf, {"CYP2C19": ("*2", "*2")}, sample=pid)
+        ingest_paths(store, [vcf], IngestOptions(person=pid))
+        with store.transaction() as w:
+            w.add_medications([Medication(
+                pid, "309362", "clopidogrel 75 MG Oral Tablet", RXNORM, kind="statement",
+                status="active", start=date(cohort.start.year, 1, 1), source="synth",
+                record_id=f"{pid}:medication:309362")])
+        found = medication_alerts(store, pid, person_pgx(store, pid))
+        now = to_us(cohort.start) + days * 86_400_000_000
+        with store.transaction() as w:
+            AlertBook(store).apply(w.conn, found, {}, now)
+        return {"person": pid, "genotype": "CYP2C19 *2/*2",
+                "medication_alerts": [f"{a.title} ({a.citation})" for a in found]}
+
     def profiles() -> dict[str, Any]:
         from hyperhealth.insights.profile import build_profile
 
@@ -95,6 +123,7 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
     step("generate synthetic cohort", generate)
     step("ingest into the store", ingest)
     step("run the detectors", monitor)
+    step("pharmacogenomics check", pharmacogenomics)
     step("build profiles", profiles)
     step("export a FHIR R4 bundle", export)
     if not quiet:
