@@ -31,13 +31,13 @@ The rule, applied to each scorable row (documented in ``docs/methods.md``, "Poly
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from hyperhealth.insights.prs._scorefile import ScoringFile
+from hyperhealth.insights.prs._scorefile import Coded, ScoringFile
 from hyperhealth.insights.prs._vcf import VcfSites
 
 _COMP = {"A": "T", "T": "A", "C": "G", "G": "C"}
@@ -131,16 +131,20 @@ def match_rows(sf: ScoringFile, sites: VcfSites, *, keep_ambiguous: bool,
     code[active & ~scorable] = _CODE["not_scorable"]
     todo = active & scorable
     has_pos = sf.pos >= 0
-    auto = _is_autosome(sf.chrom)
+    sf_chrom = _coded(sf.codes, "chrom", sf.chrom)
+    site_chrom = _coded(sites.codes, "chrom", sites.chrom)
+    auto = _is_autosome(sf_chrom)
     code[todo & has_pos & ~auto] = _CODE["non_autosomal"]
     todo &= ~has_pos | auto
     nrec = len(sites)
     if nrec == 0 or not todo.any():
         return Matches(code, record, allele)
     # candidate records by (chromosome, position)
-    chrom_codes, _ = pd.factorize(np.concatenate([sf.chrom, sites.chrom]))
-    row_key = (chrom_codes[:n].astype(np.int64) << 32) | np.maximum(sf.pos, 0)
-    rec_key = (chrom_codes[n:].astype(np.int64) << 32) | sites.pos
+    shared: dict[str, int] = {}
+    row_chrom = _shared_ids(sf_chrom, shared)
+    rec_chrom = _shared_ids(site_chrom, shared)
+    row_key = (row_chrom << 32) | np.maximum(sf.pos, 0)
+    rec_key = (rec_chrom << 32) | sites.pos
     left, count, order = _lookup(rec_key, row_key)
     pos_rows = todo & has_pos
     # candidate records by rsID (rows without a position)
@@ -167,14 +171,16 @@ def match_rows(sf: ScoringFile, sites: VcfSites, *, keep_ambiguous: bool,
         multi += [(i, o2[l2[i]:l2[i] + c2[i]]) for i in sel2[c2[sel2] > 1].tolist()]
         # rows found by rsID on a non-autosome
         nonauto = np.zeros(nrec, dtype=bool)
-        nonauto[:] = ~_is_autosome(sites.chrom)
+        nonauto[:] = ~_is_autosome(site_chrom)
         bad = one2[nonauto[cand[one2]]]
         code[bad] = _CODE["non_autosomal"]
         cand[bad] = -1
     # single candidates: vectorised resolve
     i1 = np.flatnonzero(cand >= 0)
     if len(i1):
-        st, al = _resolve_many(sf.effect[i1], sf.other[i1], sites, cand[i1],
+        eff, oth = _coded(sf.codes, "effect", sf.effect), _coded(sf.codes, "other", sf.other)
+        st, al = _resolve_many(Coded(eff.codes[i1], eff.table),
+                               Coded(oth.codes[i1], oth.table), sites, cand[i1],
                                keep_ambiguous=keep_ambiguous)
         code[i1] = st
         ok = al >= 0
@@ -229,11 +235,10 @@ class _Alleles:
         for b in "ACGT":
             self.ids[b] = len(self.ids)
 
-    def encode(self, values: np.ndarray) -> np.ndarray:
-        """Ids of ``values`` (hashing each distinct value once)."""
-        codes, uniq = pd.factorize(values)
-        table = np.array([self.id(str(u)) for u in uniq] + [0], dtype=np.int64)
-        return table[codes]
+    def encode(self, c: Coded) -> np.ndarray:
+        """Ids of a coded column (one lookup per table entry)."""
+        table = np.array([self.id(str(u)) for u in c.table], dtype=np.int64)
+        return table[c.codes]
 
     def id(self, u: str) -> int:
         i = self.ids.get(u)
@@ -249,21 +254,23 @@ class _Alleles:
         return comp[ids]
 
 
-def _resolve_many(effect: np.ndarray, other: np.ndarray, sites: VcfSites, rec: np.ndarray, *,
+def _resolve_many(effect: Coded, other: Coded, sites: VcfSites, rec: np.ndarray, *,
                   keep_ambiguous: bool) -> tuple[np.ndarray, np.ndarray]:
     """:func:`resolve` for many (row, record) pairs at once: status codes and allele indices."""
     m = len(rec)
     tab = _Alleles()
     empty = 0
     e, o = tab.encode(effect), tab.encode(other)
-    ref = tab.encode(sites.ref[rec])
-    # ALT: one id per allele of a multi-allelic record, split once per distinct ALT text
-    alt_codes, alt_uniq = pd.factorize(sites.alt[rec])
-    parts = [[p for p in str(u).split(",") if p and p != "."] for u in alt_uniq]
+    ref_c = _coded(sites.codes, "ref", sites.ref)
+    alt_c = _coded(sites.codes, "alt", sites.alt)
+    ref = tab.encode(Coded(ref_c.codes[rec], ref_c.table))
+    # ALT: one id per allele of a multi-allelic record, split once per ALT table entry
+    parts = [[p for p in str(u).split(",") if p and p != "."] for u in alt_c.table]
     k = 1 + max([len(x) for x in parts] + [1])
-    alt_table = np.zeros((len(parts) + 1, k - 1), dtype=np.int64)
+    alt_table = np.zeros((len(parts), k - 1), dtype=np.int64)
     for j, x in enumerate(parts):
         alt_table[j, :len(x)] = [tab.id(p) for p in x]
+    alt_codes = alt_c.codes[rec]
     a = np.empty((m, k), dtype=np.int64)
     a[:, 0] = ref
     a[:, 1:] = alt_table[alt_codes]
@@ -298,6 +305,17 @@ def _resolve_many(effect: np.ndarray, other: np.ndarray, sites: VcfSites, rec: n
     return status, idx
 
 
-def _is_autosome(chrom: np.ndarray) -> np.ndarray:
-    codes, uniq = pd.factorize(chrom)
-    return np.array([u in AUTOSOMES for u in uniq] + [False], dtype=bool)[codes]
+def _is_autosome(chrom: Coded) -> np.ndarray:
+    return np.array([u in AUTOSOMES for u in chrom.table], dtype=bool)[chrom.codes]
+
+
+def _coded(codes: Mapping[str, Coded], key: str, values: np.ndarray) -> Coded:
+    """The coded form of a column (computed here if the reader did not keep it)."""
+    c = codes.get(key)
+    return c if c is not None else Coded.of(values)
+
+
+def _shared_ids(c: Coded, ids: dict[str, int]) -> np.ndarray:
+    """Codes of ``c`` in a table shared with other columns (``ids`` grows as needed)."""
+    table = np.array([ids.setdefault(str(u), len(ids)) for u in c.table], dtype=np.int64)
+    return table[c.codes]

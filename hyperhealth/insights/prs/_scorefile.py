@@ -30,7 +30,7 @@ import gzip
 import io
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -71,6 +71,24 @@ class ScoreRow:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Coded:
+    """A column of repeated strings as codes into a table (``table[codes]`` is the column)."""
+
+    codes: np.ndarray  # int64, every code indexes table
+    table: np.ndarray  # str objects (may repeat)
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.asarray(self.table[self.codes])
+
+    @staticmethod
+    def of(values: Any) -> Coded:
+        codes, uniq = pd.factorize(values)
+        table = np.array([*(str(u) for u in uniq), ""], dtype=object)
+        return Coded(np.where(codes < 0, len(table) - 1, codes).astype(np.int64), table)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class ScoringFile:
     """A parsed scoring file: header metadata, the build of its positions, and its rows.
 
@@ -93,13 +111,12 @@ class ScoringFile:
     other: np.ndarray  # str objects, "" when not given
     weight: np.ndarray  # float64
     reason: np.ndarray  # str objects, "" when scorable
+    scorable: np.ndarray  # bool, reason == ""
+    #: the same columns as integer codes into small tables (what matching works on)
+    codes: Mapping[str, Coded] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.line)
-
-    @property
-    def scorable(self) -> np.ndarray:
-        return np.asarray(self.reason == "", dtype=bool)
 
     @property
     def pgs_id(self) -> str:
@@ -257,16 +274,21 @@ def _to_float(text: np.ndarray) -> np.ndarray:
     return out
 
 
-def _map_unique(values: Any, fn: Any) -> np.ndarray:
+def _mapped(values: Any, fn: Any) -> Coded:
     """``fn`` applied once per distinct value (alleles, chromosomes repeat a lot); missing
     values count as ``""``. ``values`` may be a categorical Series (the reader's own codes are
     used) or anything ``pd.factorize`` takes."""
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy()
+        codes = values.cat.codes.to_numpy().astype(np.int64)
         uniq = values.cat.categories
     else:
         codes, uniq = pd.factorize(values)
-    return np.array([fn(str(u)) for u in uniq] + [fn("")], dtype=object)[codes]
+    table = np.array([*(fn(str(u)) for u in uniq), fn("")], dtype=object)
+    return Coded(np.where(codes < 0, len(table) - 1, codes), table)
+
+
+def _map_unique(values: Any, fn: Any) -> np.ndarray:
+    return _mapped(values, fn).values
 
 
 def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str], build: str,
@@ -283,8 +305,9 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
 
     hm_rs = text("hm_rsID")
     rsid = np.where(hm_rs != "", hm_rs, text("rsID"))
-    chrom_s = _map_unique(col("hm_chr" if harmonised else "chr_name"),
-                          lambda u: bare_chrom(u) if u.strip() else "")
+    chrom_c = _mapped(col("hm_chr" if harmonised else "chr_name"),
+                      lambda u: bare_chrom(u) if u.strip() else "")
+    chrom_s = chrom_c.values
     pos_s = col("hm_pos" if harmonised else "chr_position").to_numpy()
     pos_f = _to_float(pos_s)
     bad = (np.flatnonzero(~pd.isna(pos_s) & (pos_s != "") & ~np.isfinite(pos_f))
@@ -296,17 +319,22 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
                          hint="positions are whole 1-based base-pair numbers")
     has_pos = (chrom_s != "") & np.isfinite(pos_f)
     pos = np.where(has_pos, np.nan_to_num(pos_f, nan=-1), -1).astype(np.int64)
-    chrom = np.where(has_pos, chrom_s, "")
-    effect = _map_unique(col("effect_allele"), lambda u: u.strip().upper())
+    chrom_c = Coded(np.where(has_pos, chrom_c.codes, len(chrom_c.table) - 1), chrom_c.table)
+    chrom = chrom_c.values
+    effect_c = _mapped(col("effect_allele"), lambda u: u.strip().upper())
+    effect = effect_c.values
 
     def allele_or_empty(u: str) -> str:
         u = u.strip().upper()
         return u if _ALLELE.match(u) else ""
 
-    other = _map_unique(col("other_allele"), allele_or_empty)
-    inferred = _map_unique(col("hm_inferOtherAllele"),
-                           lambda u: "" if "/" in u else allele_or_empty(u))
-    other = np.where(other != "", other, inferred)
+    given = _mapped(col("other_allele"), allele_or_empty)
+    inferred = _mapped(col("hm_inferOtherAllele"),
+                       lambda u: "" if "/" in u else allele_or_empty(u))
+    has_other = (given.table != "")[given.codes]
+    other_c = Coded(np.where(has_other, given.codes, len(given.table) + inferred.codes),
+                    np.concatenate([given.table, inferred.table]))
+    other = other_c.values
     w_s = col("effect_weight").to_numpy()
     weight = _to_float(w_s)
     bad = np.flatnonzero(np.isnan(weight))
@@ -339,14 +367,17 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
                        for c in dos], axis=1).any(axis=1),
              "per-dosage weights (dosage_k_weight) are not supported")
     mark(~np.isfinite(weight), "effect_weight is not finite")
-    eff_ok = _map_unique(effect, lambda u: bool(_ALLELE.match(u))).astype(bool)
+    eff_ok = np.array([bool(_ALLELE.match(u)) for u in effect_c.table])[effect_c.codes]
     if not eff_ok.all():
-        mark(~eff_ok, np.array([f"effect allele {e!r} is not a DNA sequence" for e in effect],
-                               dtype=object))
+        texts = np.full(n, "", dtype=object)
+        for i in np.flatnonzero(~eff_ok).tolist():
+            texts[i] = f"effect allele {effect[i]!r} is not a DNA sequence"
+        mark(~eff_ok, texts)
     no_pos = np.flatnonzero(~has_pos)
     rs_ok = np.array([str(r)[:2].lower() == "rs" for r in rsid[no_pos]], dtype=bool)
     no_id = np.zeros(n, dtype=bool)
     no_id[no_pos[~rs_ok]] = True
     mark(no_id, "neither a position nor an rsID")
     return ScoringFile(name, meta, build, harmonised, cols, lines, rsid, chrom, pos, effect,
-                       other, weight, reason)
+                       other, weight, reason, reason == "",
+                       {"chrom": chrom_c, "effect": effect_c, "other": other_c})

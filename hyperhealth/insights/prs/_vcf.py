@@ -22,19 +22,18 @@ import re
 import struct
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from isal import igzip, isal_zlib
 
 from hyperhealth.errors import InputError
 from hyperhealth.ingest.vcf import build_from_lengths, build_from_text
 from hyperhealth.insights.prs import _kernels as K
-from hyperhealth.insights.prs._scorefile import bare_chrom
+from hyperhealth.insights.prs._scorefile import Coded, bare_chrom
 
 _CHUNK = 16 << 20  # bytes of uncompressed text parsed at a time
 _BGZF_BATCH = 256  # bgzip blocks inflated per batch (<= 16 MiB of text)
@@ -63,6 +62,8 @@ class VcfSites:
     gt: np.ndarray  # int8 (records, samples, 2)
     ds: np.ndarray | None
     lines_scanned: int
+    #: chrom, ref and alt as integer codes into small tables (what matching works on)
+    codes: Mapping[str, Coded] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -321,14 +322,17 @@ class _Acc:
             ds[np.array(self.ds_rows)] = np.stack(self.ds)
         parts = [np.concatenate([f[i] for f in self.fields]) if self.fields
                  else np.zeros(0, dtype=object) for i in range(4)]
-        codes, uniq = pd.factorize(parts[0])
-        chrom = np.array([bare_chrom(u) for u in uniq] + [""], dtype=object)[codes]
+        raw = Coded.of(parts[0])
+        chrom_c = Coded(raw.codes, np.array([bare_chrom(u) if u else "" for u in raw.table],
+                                            dtype=object))
+        chrom = chrom_c.values
         ref, alt = parts[2], parts[3]
+        coded = {"chrom": chrom_c, "ref": Coded.of(ref), "alt": Coded.of(alt)}
         return VcfSites(path, samples, build, evidence, chrom,
                         np.concatenate(self.pos) if self.pos else np.zeros(0, np.int64),
                         parts[1], ref, alt,
                         np.concatenate(self.line) if self.line else np.zeros(0, np.int64),
-                        gt, ds, scanned)
+                        gt, ds, scanned, coded)
 
 
 def _gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -445,8 +449,8 @@ def _slow_gt(data: bytes, a: int, b: int, n: int, fmt: list[str], path: Path,
     out = np.full((n, 2), -1, dtype=np.int16)
     if not fmt or fmt[0] != "GT":
         return out.astype(np.int8)  # no GT: every call missing
-    for j, field in enumerate(data[a:b].split(b"\t")):
-        call = field.split(b":", 1)[0].decode()
+    for j, cell in enumerate(data[a:b].split(b"\t")):
+        call = cell.split(b":", 1)[0].decode()
         parts = re.split(r"[/|]", call)
         if len(parts) > 2:
             raise InputError(f"sample {j + 1} has a call of ploidy {len(parts)} ({call})",
@@ -474,8 +478,8 @@ def _ds(data: bytes, a: int, b: int, n: int, at: int, nf: int) -> np.ndarray:
         vals = parts[at::nf]
     else:  # trailing FORMAT fields may be dropped per sample
         vals = []
-        for field in text.split(b"\t"):
-            sub = field.split(b":")
+        for cell in text.split(b"\t"):
+            sub = cell.split(b":")
             vals.append(sub[at] if at < len(sub) else b".")
     out = np.full(n, np.nan)
     for j, v in enumerate(vals):

@@ -25,6 +25,7 @@ from hyperhealth.insights.prs import (
 )
 from hyperhealth.insights.prs._match import STATUS_NAMES, _resolve_many
 from hyperhealth.insights.prs._reference import empirical_percentile
+from hyperhealth.insights.prs._scorefile import Coded
 from hyperhealth.insights.prs._vcf import VcfSites
 
 HEADER = ("#pgs_id=PGS_UNIT\n#HmPOS_build=GRCh38\n#citation=unit test\n"
@@ -122,8 +123,8 @@ def test_vectorised_rule_equals_scalar_rule(rows: list[tuple[str, str, list[str]
                      np.array([r[2][0] for r in rows], dtype=object),
                      np.array([",".join(r[2][1:]) for r in rows], dtype=object),
                      np.arange(n, dtype=np.int64), np.zeros((n, 1, 2), np.int8), None, n)
-    status, idx = _resolve_many(np.array([r[0] for r in rows], dtype=object),
-                                np.array([r[1] for r in rows], dtype=object), sites,
+    status, idx = _resolve_many(Coded.of(np.array([r[0] for r in rows], dtype=object)),
+                                Coded.of(np.array([r[1] for r in rows], dtype=object)), sites,
                                 np.arange(n), keep_ambiguous=keep)
     for i, (eff, oth, alleles) in enumerate(rows):
         a, s = resolve(eff, oth, tuple(alleles), keep_ambiguous=keep)
