@@ -280,8 +280,11 @@ def _resolve_many(effect: Coded, other: Coded, sites: VcfSites, rec: np.ndarray,
     single_e = ce != empty  # complements exist for single bases only
 
     def find(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        hit = a == c[:, None]
-        return hit.any(axis=1), hit.argmax(axis=1)
+        """Whether each record carries allele ``c`` and at which index (the first)."""
+        at = np.full(m, -1, dtype=np.int64)
+        for j in range(k - 1, -1, -1):  # descending, so the lowest index wins
+            at[a[:, j] == c] = j
+        return at >= 0, at
 
     has_e, idx_e = find(e)
     has_o, _ = find(o)
