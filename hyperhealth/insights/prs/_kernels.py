@@ -219,3 +219,25 @@ def score(gt: np.ndarray, ds: np.ndarray, use_ds: bool, rec: np.ndarray, allele:
             else:
                 sums[s] += w * d[s]
     return sums, missing
+
+
+@njit(cache=True, nogil=True)
+def chrom_runs(buf: np.ndarray, start: np.ndarray,
+               end: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Run number of each line's CHROM (``buf[start:end]``): it goes up by one whenever the
+    bytes differ from the previous line's, so a sorted VCF has one run per chromosome."""
+    m = start.shape[0]
+    run = np.zeros(m, np.int64)
+    r = 0
+    for i in range(1, m):
+        a0, a1, b0, b1 = start[i - 1], end[i - 1], start[i], end[i]
+        same = (a1 - a0) == (b1 - b0)
+        if same:
+            for q in range(a1 - a0):
+                if buf[a0 + q] != buf[b0 + q]:
+                    same = False
+                    break
+        if not same:
+            r += 1
+        run[i] = r
+    return run

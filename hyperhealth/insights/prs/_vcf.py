@@ -304,7 +304,7 @@ class _Acc:
         self.n = n_samples
         self.dosage = dosage
         self.want_ids = want_ids
-        self.fields: list[tuple[np.ndarray, ...]] = []  # per chunk: CHROM, ID, REF, ALT
+        self.fields: list[tuple[Coded, np.ndarray, Coded, Coded]] = []  # CHROM ID REF ALT
         self.pos: list[np.ndarray] = []
         self.line: list[np.ndarray] = []
         self.gt: list[np.ndarray] = []
@@ -320,19 +320,55 @@ class _Acc:
         if self.ds:  # only records that carry DS have a row of values; NaN elsewhere
             ds = np.full((len(gt), n), np.nan)
             ds[np.array(self.ds_rows)] = np.stack(self.ds)
-        parts = [np.concatenate([f[i] for f in self.fields]) if self.fields
-                 else np.zeros(0, dtype=object) for i in range(4)]
-        raw = Coded.of(parts[0])
-        chrom_c = Coded(raw.codes, np.array([bare_chrom(u) if u else "" for u in raw.table],
-                                            dtype=object))
+        chrom_raw = _merge([f[0] for f in self.fields])
+        chrom_c = Coded(chrom_raw.codes,
+                        np.array([bare_chrom(u) if u else "" for u in chrom_raw.table],
+                                 dtype=object))
         chrom = chrom_c.values
-        ref, alt = parts[2], parts[3]
-        coded = {"chrom": chrom_c, "ref": Coded.of(ref), "alt": Coded.of(alt)}
+        ids = (np.concatenate([f[1] for f in self.fields]) if self.fields
+               else np.zeros(0, dtype=object))
+        ref_c, alt_c = _merge([f[2] for f in self.fields]), _merge([f[3] for f in self.fields])
+        ref, alt = ref_c.values, alt_c.values
+        coded = {"chrom": chrom_c, "ref": ref_c, "alt": alt_c}
         return VcfSites(path, samples, build, evidence, chrom,
                         np.concatenate(self.pos) if self.pos else np.zeros(0, np.int64),
-                        parts[1], ref, alt,
+                        ids, ref, alt,
                         np.concatenate(self.line) if self.line else np.zeros(0, np.int64),
                         gt, ds, scanned, coded)
+
+
+_BASE = np.full(256, -1, dtype=np.int64)
+for _i, _b in enumerate(b"ACGT"):
+    _BASE[_b] = _BASE[_b | 32] = _i
+_BASES = np.array(list("ACGT"), dtype=object)
+
+
+def _allele_codes(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> Coded:
+    """Alleles ``buf[a:b]`` upper-cased: single bases by their byte, the rest as strings."""
+    single = (b - a == 1)
+    code = np.where(single, _BASE[buf[a]], -1)
+    other = np.flatnonzero(code < 0)
+    if not len(other):
+        return Coded(code, _BASES)
+    raw = _gather(buf, a[other], b[other] + 1)
+    lower = (raw >= 97) & (raw <= 122)
+    raw[lower] -= 32
+    rest = Coded.of(np.array(raw.tobytes().decode("utf-8", "replace").split("\t")[:-1],
+                             dtype=object))
+    code[other] = 4 + rest.codes
+    return Coded(code, np.concatenate([_BASES, rest.table]))
+
+
+def _merge(parts: list[Coded]) -> Coded:
+    """One coded column from per-chunk coded columns (tables merged by value)."""
+    if not parts:
+        return Coded(np.zeros(0, dtype=np.int64), np.array([""], dtype=object))
+    ids: dict[str, int] = {}
+    codes = []
+    for c in parts:
+        remap = np.array([ids.setdefault(str(u), len(ids)) for u in c.table], dtype=np.int64)
+        codes.append(remap[c.codes])
+    return Coded(np.concatenate(codes), np.array(list(ids), dtype=object))
 
 
 def _gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -414,24 +450,23 @@ def _select(c: _Chunk, line_no: np.ndarray, acc: _Acc, path: Path) -> None:
         raise InputError("a genotype call cannot be read", where=f"{path}:{line_no[i]}",
                          field="GT", hint="GT must be allele indices such as 0/1 or 1|0")
     gt[~gt_first] = -1  # no GT field: every call missing
-    # CHROM, REF and ALT (and ID when rsIDs are wanted) of every selected line: gather the
-    # bytes of each field with its trailing tab, then decode and split once
-    chrom = _gather(buf, starts, tabs[:, 0] + 1).tobytes().decode("utf-8", "replace")
-    refalt = _gather(buf, tabs[:, 2] + 1, tabs[:, 4] + 1)
-    lower = (refalt >= 97) & (refalt <= 122)
-    refalt[lower] -= 32  # alleles in upper case
-    ra = np.array(refalt.tobytes().decode("utf-8", "replace").split("\t")[:-1],
-                  dtype=object).reshape(m, 2)
+    # CHROM: one string per run of equal names; REF/ALT: single bases by byte, others as
+    # strings; ID only when rsIDs are wanted
+    run = K.chrom_runs(buf, starts, tabs[:, 0])
+    heads = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    names = np.array([data[int(starts[i]):int(tabs[i, 0])].decode("utf-8", "replace")
+                      for i in heads.tolist()], dtype=object)
+    ref = _allele_codes(buf, tabs[:, 2] + 1, tabs[:, 3])
+    alt = _allele_codes(buf, tabs[:, 3] + 1, tabs[:, 4])
     ids = (np.array(_gather(buf, tabs[:, 1] + 1, tabs[:, 2] + 1).tobytes()
                     .decode("utf-8", "replace").split("\t")[:-1], dtype=object)
            if acc.want_ids else np.full(m, ".", dtype=object))
-    acc.fields.append((np.array(chrom.split("\t")[:-1], dtype=object), ids, ra[:, 0],
-                       ra[:, 1]))
-    alts = ra[:, 1]
+    acc.fields.append((Coded(run, names), ids, ref, alt))
+    multi = np.array(["," in t for t in alt.table], dtype=bool)[alt.codes]
     if acc.dosage:
         fmts = _gather(buf, fmt_start, fmt_end + 1).tobytes().decode("utf-8", "replace")
         for i, fmt_text in enumerate(fmts.split("\t")[:-1]):
-            if "DS" in fmt_text and "," not in alts[i]:
+            if "DS" in fmt_text and not multi[i]:
                 fmt = fmt_text.split(":")
                 if "DS" in fmt:
                     vals = _ds(data, int(fmt_end[i]) + 1, int(ends[i]), n, fmt.index("DS"),
