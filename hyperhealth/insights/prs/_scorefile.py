@@ -104,16 +104,41 @@ class ScoringFile:
     harmonised: bool
     columns: tuple[str, ...]
     line: np.ndarray  # int64, 1-based line in the file
-    rsid: np.ndarray  # str objects
-    chrom: np.ndarray  # str objects, no "chr" prefix
     pos: np.ndarray  # int64
-    effect: np.ndarray  # str objects, upper case
-    other: np.ndarray  # str objects, "" when not given
     weight: np.ndarray  # float64
     reason: np.ndarray  # str objects, "" when scorable
     scorable: np.ndarray  # bool, reason == ""
-    #: the same columns as integer codes into small tables (what matching works on)
-    codes: Mapping[str, Coded] = field(default_factory=dict)
+    #: chrom (no "chr" prefix), effect and other allele (upper case, "" when not given) as
+    #: integer codes into small tables: what matching works on
+    codes: Mapping[str, Coded]
+    #: reads the rsID columns (they are read only when needed); values computed on demand
+    rsid_reader: Any = None
+    lazy: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def rsid(self) -> np.ndarray:
+        """rsIDs (``hm_rsID`` where given, else ``rsID``; "" when neither)."""
+        if "rsid" not in self.lazy:
+            self.lazy["rsid"] = (self.rsid_reader() if self.rsid_reader is not None
+                                 else np.full(len(self), "", dtype=object))
+        return self.lazy["rsid"]
+
+    def _values(self, key: str) -> np.ndarray:
+        if key not in self.lazy:
+            self.lazy[key] = self.codes[key].values
+        return self.lazy[key]
+
+    @property
+    def chrom(self) -> np.ndarray:
+        return self._values("chrom")
+
+    @property
+    def effect(self) -> np.ndarray:
+        return self._values("effect")
+
+    @property
+    def other(self) -> np.ndarray:
+        return self._values("other")
 
     def __len__(self) -> int:
         return len(self.line)
@@ -212,15 +237,13 @@ def parse_scoring_file(f: IO[str] | IO[bytes], *, name: str = "<scoring file>") 
     harmonised = "hm_chr" in idx and "hm_pos" in idx
     body = f.read()
     data = io.BytesIO(body.encode("utf-8") if isinstance(body, str) else body)
-    use = [c for c in cols if c in _USED and not (harmonised and c in ("chr_name",
-                                                                       "chr_position"))]
+    use = [c for c in cols if c in _USED and c not in ("rsID", "hm_rsID") and not (
+        harmonised and c in ("chr_name", "chr_position"))]
     num = [c for c in ("effect_weight", "hm_pos" if harmonised else "chr_position")
            if c in use]
     try:  # fast: numbers parsed by pandas' C reader
         df = pd.read_csv(data, sep="\t", header=None, names=cols, usecols=use,
-                         dtype={c: (np.float64 if c in num else
-                                    object if c in ("rsID", "hm_rsID") else "category")
-                                for c in use},
+                         dtype={c: (np.float64 if c in num else "category") for c in use},
                          keep_default_na=False, na_values={num[-1]: [""]} if len(num) > 1
                          else {}, quoting=3, engine="c")
     except ValueError:  # some number is not one: read text and find which (slow path)
@@ -243,7 +266,24 @@ def parse_scoring_file(f: IO[str] | IO[bytes], *, name: str = "<scoring file>") 
                          hint="check the file is complete")
     build = normalise_build(meta.get("HmPOS_build", "") if harmonised
                             else meta.get("genome_build", ""))
-    return _table(df, lines, name, meta, build, harmonised, tuple(cols))
+    id_cols = [c for c in ("hm_rsID", "rsID") if c in cols]
+
+    def rsid_reader() -> np.ndarray:
+        """The rsID columns, read from the kept text only when someone needs them."""
+        if not id_cols:
+            return np.full(len(lines), "", dtype=object)
+        data.seek(0)
+        ids = pd.read_csv(data, sep="\t", header=None, names=cols, usecols=id_cols,
+                          dtype=object, keep_default_na=False, na_filter=False, quoting=3,
+                          engine="c")
+        out = np.full(len(ids), "", dtype=object)
+        for c in reversed(id_cols):  # hm_rsID wins where given
+            v = ids[c].to_numpy(dtype=object)
+            given = ~pd.isna(v) & (v != "")
+            out[given] = v[given]
+        return out
+
+    return _table(df, lines, name, meta, build, harmonised, tuple(cols), rsid_reader)
 
 
 def _check_columns(idx: Mapping[str, int], name: str, lineno: int) -> None:
@@ -292,19 +332,13 @@ def _map_unique(values: Any, fn: Any) -> np.ndarray:
 
 
 def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str], build: str,
-           harmonised: bool, cols: tuple[str, ...]) -> ScoringFile:
+           harmonised: bool, cols: tuple[str, ...], rsid_reader: Any) -> ScoringFile:
     n = len(df)
     empty = pd.Series(np.full(n, "", dtype=object))
 
     def col(c: str) -> pd.Series:
         return df[c] if c in df.columns else empty
 
-    def text(c: str) -> np.ndarray:  # an id column: as given, missing -> ""
-        v = col(c).to_numpy(dtype=object)
-        return np.where(pd.isna(v), "", v)
-
-    hm_rs = text("hm_rsID")
-    rsid = np.where(hm_rs != "", hm_rs, text("rsID"))
     chrom_c = _mapped(col("hm_chr" if harmonised else "chr_name"),
                       lambda u: bare_chrom(u) if u.strip() else "")
     chrom_s = chrom_c.values
@@ -320,9 +354,7 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
     has_pos = (chrom_s != "") & np.isfinite(pos_f)
     pos = np.where(has_pos, np.nan_to_num(pos_f, nan=-1), -1).astype(np.int64)
     chrom_c = Coded(np.where(has_pos, chrom_c.codes, len(chrom_c.table) - 1), chrom_c.table)
-    chrom = chrom_c.values
     effect_c = _mapped(col("effect_allele"), lambda u: u.strip().upper())
-    effect = effect_c.values
 
     def allele_or_empty(u: str) -> str:
         u = u.strip().upper()
@@ -334,7 +366,6 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
     has_other = (given.table != "")[given.codes]
     other_c = Coded(np.where(has_other, given.codes, len(given.table) + inferred.codes),
                     np.concatenate([given.table, inferred.table]))
-    other = other_c.values
     w_s = col("effect_weight").to_numpy()
     weight = _to_float(w_s)
     bad = np.flatnonzero(np.isnan(weight))
@@ -371,13 +402,16 @@ def _table(df: pd.DataFrame, lines: np.ndarray, name: str, meta: dict[str, str],
     if not eff_ok.all():
         texts = np.full(n, "", dtype=object)
         for i in np.flatnonzero(~eff_ok).tolist():
-            texts[i] = f"effect allele {effect[i]!r} is not a DNA sequence"
+            texts[i] = (f"effect allele {effect_c.table[effect_c.codes[i]]!r} is not a DNA "
+                        "sequence")
         mark(~eff_ok, texts)
+    sf = ScoringFile(name, meta, build, harmonised, cols, lines, pos, weight, reason,
+                     reason == "", {"chrom": chrom_c, "effect": effect_c, "other": other_c},
+                     rsid_reader)
     no_pos = np.flatnonzero(~has_pos)
-    rs_ok = np.array([str(r)[:2].lower() == "rs" for r in rsid[no_pos]], dtype=bool)
-    no_id = np.zeros(n, dtype=bool)
-    no_id[no_pos[~rs_ok]] = True
-    mark(no_id, "neither a position nor an rsID")
-    return ScoringFile(name, meta, build, harmonised, cols, lines, rsid, chrom, pos, effect,
-                       other, weight, reason, reason == "",
-                       {"chrom": chrom_c, "effect": effect_c, "other": other_c})
+    if len(no_pos):  # rows without a position need an rsID
+        rs_ok = np.array([str(r)[:2].lower() == "rs" for r in sf.rsid[no_pos]], dtype=bool)
+        no_id = no_pos[~rs_ok & (reason[no_pos] == "")]
+        reason[no_id] = "neither a position nor an rsID"
+        sf.scorable[no_id] = False
+    return sf
