@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -46,6 +47,11 @@ from hyperhealth.insights.risk._ml_features import FEATURE_NAMES
 METHOD = "hyperhealth.risk.ml"
 METHOD_VERSION = "1"
 OUTCOME = "hypertension"
+
+
+class OutcomeError(InputError, ValueError):
+    """The outcome cannot be learned (not exactly two classes); also a ``ValueError``, as the
+    scikit-learn estimator contract expects."""
 
 
 class RiskModel(ClassifierMixin, BaseEstimator):
@@ -67,12 +73,20 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.calibration_cv = calibration_cv
         self.random_state = random_state
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # one outcome: with or without
+        tags.input_tags.allow_nan = True  # a missing stream is a missing feature
+        return tags
+
     def fit(self, X: Any, y: Any) -> RiskModel:
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", reset=True)
+        check_classification_targets(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
-            raise InputError(f"the outcome has {len(self.classes_)} class(es); two are needed",
-                             field="y", hint="train on people with and without the outcome")
+            raise OutcomeError("Only binary classification is supported: the outcome has "
+                               f"{len(self.classes_)} class(es); two are needed", field="y",
+                               hint="train on people with and without the outcome")
         booster = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
@@ -85,6 +99,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             self.calibrated_ = CalibratedClassifierCV(booster, method="sigmoid", cv=cv,
                                                       ensemble=False).fit(X, y)
         self.booster_ = self.calibrated_.calibrated_classifiers_[0].estimator
+        self.n_iter_ = self.booster_.n_iter_
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

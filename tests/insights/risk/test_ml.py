@@ -72,6 +72,17 @@ def test_estimator_contract(trained: Trained) -> None:
         est.predict_proba(X.iloc[:, :5])  # wrong number of features
 
 
+def test_sklearn_estimator_checks() -> None:
+    """scikit-learn's own estimator checks (binary classifier that accepts NaN)."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(RiskModel(max_iter=10, calibration_cv=2), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
+              if r["status"] == "failed"]
+    assert not failed, failed
+    assert sum(r["status"] == "passed" for r in results) >= 50
+
+
 def test_one_class_is_refused(trained: Trained) -> None:
     X, _ = split(trained.table)
     from hyperhealth.errors import InputError
