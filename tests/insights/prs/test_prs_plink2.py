@@ -18,7 +18,6 @@ from prs_synth import Case, make_case, plink2, read_sites, run_plink2, synthetic
 from hyperhealth.insights.prs import ScoreOptions, score_vcf
 
 
-
 @pytest.fixture(autouse=True)
 def _need_plink2() -> None:
     """plink2 is the reference: skip without it, but fail where CI requires everything."""
