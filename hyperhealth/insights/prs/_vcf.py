@@ -1,17 +1,21 @@
 """A fast reader of genotypes at chosen sites of a VCF (plain, gzip or bgzip).
 
-Only the records a score can use are parsed in full: the body is scanned in large chunks with
-numpy, ``POS`` (and a numeric ``rsNNN`` ``ID``) of every line is read by vectorised digit
-arithmetic, and only lines whose position or rsID is wanted go on to have their alleles and
-genotypes read. GT fields of the usual shape (one-digit allele indices, ``0/1``, ``1|0``, ``./.``,
-haploid ``1``) are decoded for all samples of all selected lines at once; anything else on a line
-(allele index >= 10, polyploid calls) sends that line through a plain Python parser. bgzip files are
-inflated block by block (ISA-L) on two threads, which release the GIL.
+Only the records a score can use are parsed in full. The text is inflated (ISA-L; bgzip blocks
+on two threads, which release the GIL) in chunks of whole lines, possibly on a background thread
+(:class:`Prefetch`) while the caller reads the scoring file. Per chunk, line ends are found with a
+vectorised search and compiled loops (``_kernels``, numba) read each line only up to its ninth
+tab: ``POS`` (and a numeric ``rsNNN`` ``ID``) decide whether the line is kept, and the GT field
+of every sample of the kept lines is decoded (allele indices of any width, ``/`` or ``|``,
+``.``, haploid calls). The compiled stage of the next two chunks runs on worker threads while
+this thread turns the kept lines' CHROM (once per run of equal names), REF and ALT (single bases
+straight from their byte) into coded columns.
 
 Genotypes are kept as allele indices (``int8``; ``-1`` missing, ``-2`` in the second slot for a
 haploid call). A call with one allele missing (``./1``) is missing as a whole, as in
-``plink2 --vcf-half-call missing``. With ``dosage=True`` the ``DS`` FORMAT field (expected ALT
-dosage, Number=A) is read for biallelic records; a sample whose ``DS`` is ``.`` keeps its GT call.
+``plink2 --vcf-half-call missing``. With ``dosage=True`` and a ``DS`` FORMAT line in the header,
+``DS`` (expected ALT dosage, Number=A) is read for biallelic records; a sample whose ``DS`` is
+``.`` keeps its GT call. A call of ploidy above 2 or an unreadable call is an error that names
+the line.
 """
 
 from __future__ import annotations
