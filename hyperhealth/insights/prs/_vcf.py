@@ -442,7 +442,7 @@ def _select(c: _Chunk, line_no: np.ndarray, acc: _Acc, path: Path) -> None:
     f2 = buf[fmt_start + 2]
     gt_first = ((buf[fmt_start] == ord("G")) & (buf[fmt_start + 1] == ord("T"))
                 & ((f2 == ord(":")) | (f2 == 9)))
-    status = c.status
+    status = np.where(gt_first, c.status, 0)  # without GT the first subfield is not a call
     if status.any():
         i = int(np.flatnonzero(status)[0])
         if status[i] == 1:

@@ -252,3 +252,18 @@ def test_reference_stats_normal(tmp_path: Path) -> None:
     assert p.percentile == pytest.approx(97.725, abs=1e-3)
     with pytest.raises(InputError):
         score_vcf(sf, target, reference=stats, across_ancestries=True)
+
+
+def test_ds_only_records_use_dosage(tmp_path: Path) -> None:
+    """A record without GT (FORMAT DS only) is scored from DS; its calls are not misread."""
+    p = tmp_path / "ds.vcf"
+    p.write_text("##fileformat=VCFv4.2\n##reference=GRCh38\n"
+                 '##FORMAT=<ID=DS,Number=A,Type=Float,Description="ALT dosage">\n'
+                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\tb\n"
+                 "chr1\t100\trs1\tA\tG\t.\tPASS\t.\tDS\t1.5\t-0\n"
+                 "chr1\t200\trs2\tC\tT\t.\tPASS\t.\tGT:DS\t0/1:0.25\t1/1:.\n")
+    sf = _scores(tmp_path, ["rs1\tG\tA\t1\t1\t100", "rs2\tT\tC\t2\t1\t200"])
+    got = {s.sample: s.score for s in score_vcf(sf, p).scores}
+    assert got == pytest.approx({"a": 1.5 + 2 * 0.25, "b": 0.0 + 2 * 2})
+    gt_only = score_vcf(sf, p, options=ScoreOptions(use_dosage=False))
+    assert {s.sample: s.variants_missing for s in gt_only.scores} == {"a": 1, "b": 1}
