@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from hyperhealth.errors import InputError
-from hyperhealth.insights.prs import _kernels as K
 from hyperhealth.insights.prs._match import STATUS_NAMES, STATUSES, Matches, match_rows
 from hyperhealth.insights.prs._reference import (
     Placement,
@@ -47,6 +46,13 @@ METHOD_VERSION = "1"
 _PGS_CATALOG = ("Lambert SA et al., The Polygenic Score Catalog as an open database for "
                 "reproducibility and systematic evaluation, Nat Genet 2021;53:420-425, "
                 "doi:10.1038/s41588-021-00783-5")
+
+
+def _kernels() -> Any:
+    """The compiled loops, imported on first use (importing numba takes about half a second)."""
+    from hyperhealth.insights.prs import _kernels as kernels
+
+    return kernels
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +186,7 @@ def row_sums(sf: ScoringFile, sites: VcfSites, matches: Matches, rows: np.ndarra
     ``--vcf dosage=DS``), also when GT is missing.
     """
     ds = sites.ds if sites.ds is not None else np.zeros((0, 0))
-    return K.score(sites.gt, ds, sites.ds is not None, matches.record[rows],
+    return _kernels().score(sites.gt, ds, sites.ds is not None, matches.record[rows],
                    matches.allele[rows], sf.weight[rows], rule == "mean")
 
 

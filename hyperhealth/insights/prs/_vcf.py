@@ -30,19 +30,26 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from isal import igzip, isal_zlib
 
 from hyperhealth.errors import InputError
 from hyperhealth.ingest.vcf import build_from_lengths, build_from_text
-from hyperhealth.insights.prs import _kernels as K
 from hyperhealth.insights.prs._scorefile import Coded, bare_chrom
 
 _CHUNK = 16 << 20  # bytes of uncompressed text parsed at a time
 _BGZF_BATCH = 256  # bgzip blocks inflated per batch (<= 16 MiB of text)
 _LEN = re.compile(r"length=(\d+)")
 _ID = re.compile(r"ID=([^,>]+)")
+
+
+def _kernels() -> Any:
+    """The compiled loops, imported on first use (importing numba takes about half a second)."""
+    from hyperhealth.insights.prs import _kernels as kernels
+
+    return kernels
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,12 +415,12 @@ def _compiled(piece: bytes, want_pos: np.ndarray, want_rs: np.ndarray, n: int) -
     buf = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(buf[:len(piece)] == 10)
     n_lines = len(newlines)
-    bad, idx, starts, ends, tabs, pos = K.scan(buf, newlines, want_pos, want_rs)
+    bad, idx, starts, ends, tabs, pos = _kernels().scan(buf, newlines, want_pos, want_rs)
     m = len(idx)
     gt = np.empty((m, n, 2), dtype=np.int8)
     status = np.zeros(m, dtype=np.int8)
     if bad < 0 and m and (tabs[:, 8] >= 0).all():
-        status = K.genotypes(buf, tabs[:, 8] + 1, ends, n, gt)
+        status = _kernels().genotypes(buf, tabs[:, 8] + 1, ends, n, gt)
     return _Chunk(data, buf, int(n_lines), int(bad), idx, starts, ends, tabs, pos, gt, status)
 
 
@@ -456,7 +463,7 @@ def _select(c: _Chunk, line_no: np.ndarray, acc: _Acc, path: Path) -> None:
     gt[~gt_first] = -1  # no GT field: every call missing
     # CHROM: one string per run of equal names; REF/ALT: single bases by byte, others as
     # strings; ID only when rsIDs are wanted
-    run = K.chrom_runs(buf, starts, tabs[:, 0])
+    run = _kernels().chrom_runs(buf, starts, tabs[:, 0])
     heads = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
     names = np.array([data[int(starts[i]):int(tabs[i, 0])].decode("utf-8", "replace")
                       for i in heads.tolist()], dtype=object)
