@@ -137,8 +137,21 @@ def _render(out: Any, doc: dict[str, Any]) -> None:
         ci = (f" (95 % CI {p['ci95'][0]:.0f}-{p['ci95'][1]:.0f})"
               if p["ci95"][0] is not None else "")
         warn = "[bold yellow]ACROSS ANCESTRIES[/] " if p["cross_ancestry"] else ""
-        out.print(f"{escape(p['sample'])}: {warn}percentile {p['percentile']:.0f}{ci} - "
+        out.print(f"{escape(p['sample'])}: {warn}percentile {_pct(p['percentile'])}{ci} - "
                   f"{escape(p['note'])}")
     for w in doc["warnings"]:
         out.print(f"[yellow]note:[/] {escape(w)}")
     out.print(f"[dim]{escape(doc['provenance']['missing_rule'])}. {_NOTE}[/]")
+
+
+def _pct(p: float) -> str:
+    """A percentile for reading: whole numbers, and one decimal near the ends.
+
+    >>> _pct(84.13), _pct(0.004), _pct(99.95), _pct(0.5)
+    ('84', '<0.1', '>99.9', '0.5')
+    """
+    if p < 0.1:
+        return "<0.1"
+    if p > 99.9:
+        return ">99.9"
+    return f"{p:.1f}" if p < 1 or p > 99 else f"{p:.0f}"
