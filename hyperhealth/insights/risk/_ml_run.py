@@ -67,7 +67,8 @@ def save(t: Trained, folder: str | Path) -> dict[str, Path]:
 
 
 def load(folder: str | Path) -> tuple[RiskModel, dict[str, Any]]:
-    """The saved model and its model card (JSON)."""
+    """The saved model and its model card (JSON). The model file is a joblib pickle: load only
+    files this program wrote (the data directory is the person's own)."""
     import json
 
     import joblib

@@ -54,3 +54,30 @@ def test_prs_errors(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no such file" in r.output
     r = CliRunner().invoke(_app(), ["prs", str(sf), str(sf), "--ref-mean", "1"])
     assert r.exit_code == 2
+
+
+def test_prs_reference_panel_from_the_command_line(tmp_path: Path) -> None:
+    sf, vcf, ref, labels = (tmp_path / n for n in ("s.txt", "x.vcf", "ref.vcf", "labels.tsv"))
+    sf.write_text(SCORES)
+    vcf.write_text(VCF)
+    head = VCF.splitlines()[:2]
+    samples = [f"r{i}" for i in range(20)]
+    rows = ["\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                        *samples])]
+    for pos, ref_a, alt_a in ((100, "A", "G"), (200, "C", "T"), (300, "C", "G")):
+        calls = [("0/0", "0/1", "1/1")[i % 3] for i in range(20)]
+        rows.append("\t".join(["chr1", str(pos), f"rs{pos // 100}", ref_a, alt_a, ".", "PASS",
+                                ".", "GT", *calls]))
+    ref.write_text("\n".join([*head, *rows]) + "\n")
+    labels.write_text("".join(f"r{i}\t{'EUR' if i < 12 else 'AFR'}\n" for i in range(20)))
+    args = ["prs", str(sf), str(vcf), "--reference", str(ref), "--labels", str(labels), "--json"]
+    r = CliRunner().invoke(_app(), [*args, "--ancestry", "EUR"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert [p["group"] for p in doc["placements"]] == ["EUR", "EUR"]
+    assert all(p["n_reference"] == 12 and not p["cross_ancestry"] for p in doc["placements"])
+    r = CliRunner().invoke(_app(), args)  # no group named: no percentile, and it says why
+    doc = json.loads(r.stdout)
+    assert doc["placements"] == [] and any("ancestry" in w for w in doc["warnings"])
+    r = CliRunner().invoke(_app(), ["prs", str(sf), str(vcf), "--reference", str(ref)])
+    assert r.exit_code == 2 and "--labels" in r.output
