@@ -352,6 +352,7 @@ def demo(
 
 
 def _subcommands() -> None:
+    from hyperhealth.delivery.cli._audit_cmd import audit, explain, train
     from hyperhealth.delivery.cli._edge import edge
     from hyperhealth.delivery.cli._monitor import app as monitor_app
     from hyperhealth.delivery.cli._pgx import pgx
@@ -359,6 +360,9 @@ def _subcommands() -> None:
     from hyperhealth.delivery.cli._risk import app as risk_app
 
     app.add_typer(monitor_app, name="monitor")
+    risk_app.command("train")(train)
+    risk_app.command("audit")(audit)
+    risk_app.command("explain")(explain)
     app.add_typer(risk_app, name="risk")
     app.command("edge")(edge)
     app.command("pgx")(pgx)
