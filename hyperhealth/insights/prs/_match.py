@@ -31,7 +31,7 @@ The rule, applied to each scorable row (documented in ``docs/methods.md``, "Poly
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,8 +131,8 @@ def match_rows(sf: ScoringFile, sites: VcfSites, *, keep_ambiguous: bool,
     code[active & ~scorable] = _CODE["not_scorable"]
     todo = active & scorable
     has_pos = sf.pos >= 0
-    sf_chrom = _coded(sf.codes, "chrom", sf.chrom)
-    site_chrom = _coded(sites.codes, "chrom", sites.chrom)
+    sf_chrom = _coded(sf, "chrom")
+    site_chrom = _coded(sites, "chrom")
     auto = _is_autosome(sf_chrom)
     code[todo & has_pos & ~auto] = _CODE["non_autosomal"]
     todo &= ~has_pos | auto
@@ -178,7 +178,7 @@ def match_rows(sf: ScoringFile, sites: VcfSites, *, keep_ambiguous: bool,
     # single candidates: vectorised resolve
     i1 = np.flatnonzero(cand >= 0)
     if len(i1):
-        eff, oth = _coded(sf.codes, "effect", sf.effect), _coded(sf.codes, "other", sf.other)
+        eff, oth = _coded(sf, "effect"), _coded(sf, "other")
         st, al = _resolve_many(Coded(eff.codes[i1], eff.table),
                                Coded(oth.codes[i1], oth.table), sites, cand[i1],
                                keep_ambiguous=keep_ambiguous)
@@ -261,8 +261,8 @@ def _resolve_many(effect: Coded, other: Coded, sites: VcfSites, rec: np.ndarray,
     tab = _Alleles()
     empty = 0
     e, o = tab.encode(effect), tab.encode(other)
-    ref_c = _coded(sites.codes, "ref", sites.ref)
-    alt_c = _coded(sites.codes, "alt", sites.alt)
+    ref_c = _coded(sites, "ref")
+    alt_c = _coded(sites, "alt")
     ref = tab.encode(Coded(ref_c.codes[rec], ref_c.table))
     # ALT: one id per allele of a multi-allelic record, split once per ALT table entry
     parts = [[p for p in str(u).split(",") if p and p != "."] for u in alt_c.table]
@@ -312,10 +312,10 @@ def _is_autosome(chrom: Coded) -> np.ndarray:
     return np.array([u in AUTOSOMES for u in chrom.table], dtype=bool)[chrom.codes]
 
 
-def _coded(codes: Mapping[str, Coded], key: str, values: np.ndarray) -> Coded:
+def _coded(obj: ScoringFile | VcfSites, key: str) -> Coded:
     """The coded form of a column (computed here if the reader did not keep it)."""
-    c = codes.get(key)
-    return c if c is not None else Coded.of(values)
+    c = obj.codes.get(key)
+    return c if c is not None else Coded.of(getattr(obj, key))
 
 
 def _shared_ids(c: Coded, ids: dict[str, int]) -> np.ndarray:
