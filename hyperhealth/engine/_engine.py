@@ -203,6 +203,7 @@ class Engine:
     ) -> None:
         subject = self._subject(pid)
         rule_states = st.setdefault("rules", {})
+        before = len(findings)  # ``findings`` collects the whole batch
         for rule in rules:
             if data and not any(c in data for c in rule.codes):
                 continue
@@ -217,7 +218,7 @@ class Engine:
                 log.exception("rule %s failed for person %s; other rules go on", rule.name, pid)
                 continue
             findings.extend(ctx.findings)
-        self.stats.findings += len(findings)
+        self.stats.findings += len(findings) - before
 
     def _commit(self, persons: Sequence[str], findings: list[Finding], now: int) -> None:
         """Save the persons' state and apply the findings in one transaction."""

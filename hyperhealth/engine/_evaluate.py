@@ -47,12 +47,8 @@ def evaluate(store: Store, events: Sequence[Any], *, days: float) -> dict[str, A
     persons = store.persons()
     tz = {p.id: p.tz for p in persons}
     book = AlertBook(store)
-    alerts = [
-        a
-        for a in book.find(
-            status=["open", "acknowledged", "resolved", "suppressed"], limit=1_000_000
-        )
-    ]
+    alerts = book.find(status=["open", "acknowledged", "resolved", "suppressed"],
+                       limit=1_000_000)
     shown = [a for a in alerts if a.status != "suppressed"]
     by_person: dict[str, list[Alert]] = defaultdict(list)
     for a in shown:

@@ -11,6 +11,7 @@ wall clock.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -536,6 +537,4 @@ def _alert(r: Any) -> Alert:
 
 
 def _now_us() -> int:
-    import time
-
     return time.time_ns() // 1000

@@ -6,8 +6,9 @@ hypoglycaemia < 54 mg/dL, level 1 < 70 mg/dL, level 2 hyperglycaemia > 250 mg/dL
 needs >= 15 consecutive minutes beyond the threshold and ends after >= 15 consecutive minutes
 back in range. The consensus calls > 120 minutes an *extended* event; we use the same duration
 for a prolonged high. The predicted low projects the last ``trend_minutes`` of readings
-linearly (least squares) ``predict_minutes`` ahead, the horizon the issue asks for; the
-projection method is ours and is stated in each alert.
+linearly (least squares) ``predict_minutes`` ahead and alerts when the projection stays below
+the low threshold for ``predict_confirm_minutes``; the method and its settings are ours (tuned
+on the synthetic cohort, see docs/validation.md) and are stated in each alert.
 """
 
 from __future__ import annotations

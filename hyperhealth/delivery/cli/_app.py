@@ -295,32 +295,28 @@ def mqtt_listen(
 ) -> None:
     """Store device readings arriving over MQTT (QoS 1, acknowledged after they are stored)."""
     import signal
+    from contextlib import ExitStack
 
     from hyperhealth.delivery.cli._live import monitoring
-    from hyperhealth.ingest.mqtt import MqttListener
+    from hyperhealth.ingest.mqtt import DEFAULT_CLIENT_ID, MqttListener
 
     # a service manager stops us with SIGTERM: finish the batch in hand like on Ctrl-C
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker = url or _state.settings.mqtt_url
     stats: dict[str, Any] = {}
-    with _store() as store:
-        ctx = monitoring(store, broker) if monitor else None
-        live = ctx.__enter__() if ctx is not None else None
+    with _store() as store, ExitStack() as stack:
+        live = stack.enter_context(monitoring(store, broker)) if monitor else None
+        listener = MqttListener(store, broker, topic=topic,
+                                client_id=client_id or DEFAULT_CLIENT_ID)
+        if not as_json:
+            console.print(f"listening on {broker} topic {topic} (Ctrl-C to stop)")
         try:
-            from hyperhealth.ingest.mqtt import DEFAULT_CLIENT_ID
-
-            listener = MqttListener(store, broker, topic=topic,
-                                    client_id=client_id or DEFAULT_CLIENT_ID)
-            if not as_json:
-                console.print(f"listening on {broker} topic {topic} (Ctrl-C to stop)")
-            try:
-                stats = listener.run(max_messages=max_messages)
-            except KeyboardInterrupt:
-                stats = {**listener.stats.to_dict(), "stopped": True}
-        finally:
-            if ctx is not None and live is not None:
-                ctx.__exit__(None, None, None)
-                stats["engine"] = live.engine.stats.to_dict()
+            stats = listener.run(max_messages=max_messages)
+        except KeyboardInterrupt:
+            stats = {**listener.stats.to_dict(), "stopped": True}
+        stack.close()  # stop monitoring first, so its counts are final
+        if live is not None:
+            stats["engine"] = live.engine.stats.to_dict()
     if as_json:
         emit_json(stats)
 
