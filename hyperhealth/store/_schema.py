@@ -325,3 +325,111 @@ notifications = sa.Table(
     sa.Column("last_error", sa.Text, nullable=False),
     sa.Index("ix_notifications_pending", "delivered_us", "next_attempt_us"),
 )
+
+# -- security (identity, consent, audit) ---------------------------------------------------------
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(120), nullable=False, unique=True),
+    sa.Column("role", sa.String(32), nullable=False),  # security.Role
+    # the person a patient is (or a device belongs to); NULL for staff
+    sa.Column("person_pk", PK, sa.ForeignKey("persons.pk", ondelete="CASCADE")),
+    sa.Column("display_name", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id
+    sa.Column("totp_secret", sa.Text),  # envelope-encrypted base32 secret; NULL: not enrolled
+    sa.Column("preferences", sa.JSON, nullable=False),  # language, units
+    sa.Column("failed_logins", sa.Integer, nullable=False),
+    sa.Column("locked_until_us", TIME_US),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_us", TIME_US, nullable=False),
+)
+
+# Opaque bearer tokens; only their SHA-256 is stored, so a database reader cannot use them.
+auth_tokens = sa.Table(
+    "auth_tokens", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # access, refresh, device
+    sa.Column("user_pk", PK, sa.ForeignKey("users.pk", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("family", sa.String(64), nullable=False, index=True),  # one login's token chain
+    sa.Column("issued_us", TIME_US, nullable=False),
+    sa.Column("expires_us", TIME_US, nullable=False),
+    sa.Column("last_used_us", TIME_US, nullable=False),
+    sa.Column("revoked_us", TIME_US),
+)
+
+care_teams = sa.Table(
+    "care_teams", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(120), nullable=False, unique=True),
+)
+
+care_team_members = sa.Table(
+    "care_team_members", metadata,
+    sa.Column("team_pk", PK, sa.ForeignKey("care_teams.pk", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("user_pk", PK, sa.ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True),
+)
+
+# A patient's permit provision (FHIR Consent.provision): who, which data categories, for which
+# purpose, during which period. No row: no access (deny by default).
+consents = sa.Table(
+    "consents", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    _person_fk(),
+    sa.Column("grantee_kind", sa.String(16), nullable=False),  # user, team
+    sa.Column("grantee", sa.String(120), nullable=False),  # username or team name
+    sa.Column("categories", sa.JSON, nullable=False),  # list of security.Category values
+    sa.Column("purpose", sa.String(32), nullable=False),  # security.Purpose
+    sa.Column("start_us", TIME_US, nullable=False),
+    sa.Column("end_us", TIME_US),  # NULL: until revoked
+    sa.Column("created_us", TIME_US, nullable=False),
+    sa.Column("created_by", sa.String(120), nullable=False),
+    sa.Column("revoked_us", TIME_US),
+    sa.Column("revoked_by", sa.String(120)),
+    sa.Index("ix_consents_person_grantee", "person_pk", "grantee_kind", "grantee"),
+)
+
+# Emergency access without consent: a reason, a time limit and a review afterwards.
+break_glass = sa.Table(
+    "break_glass", metadata,
+    sa.Column("pk", PK, primary_key=True, autoincrement=True),
+    sa.Column("user_pk", PK, sa.ForeignKey("users.pk", ondelete="CASCADE"), nullable=False),
+    _person_fk(),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("start_us", TIME_US, nullable=False),
+    sa.Column("end_us", TIME_US, nullable=False),
+    sa.Column("reviewed_us", TIME_US),
+    sa.Column("reviewed_by", sa.String(120)),
+    sa.Column("review_note", sa.Text, nullable=False),
+)
+
+device_credentials = sa.Table(
+    "device_credentials", metadata,
+    sa.Column("device_id", sa.String(200), sa.ForeignKey("devices.device_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("secret_hash", sa.Text, nullable=False),  # argon2id of the device secret
+    sa.Column("created_us", TIME_US, nullable=False),
+    sa.Column("revoked_us", TIME_US),
+)
+
+# Append-only and hash-chained: each entry's ``hash`` covers its content and the previous hash,
+# keyed so that someone who can write the table cannot recompute the chain.
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("seq", PK, primary_key=True, autoincrement=True),
+    sa.Column("t_us", TIME_US, nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # read, write, login, ...
+    sa.Column("resource", sa.Text, nullable=False),  # route or object
+    sa.Column("person_id", sa.String(64)),  # whose data (pseudonymous id)
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # permit, deny, break-glass, error
+    sa.Column("source", sa.String(120), nullable=False),  # client address, "cli", "engine"
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_log_person", "person_id", "t_us"),
+)
