@@ -433,3 +433,14 @@ audit_log = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Index("ix_audit_log_person", "person_id", "t_us"),
 )
+
+# Credentials for the MQTT broker (Mosquitto's own PBKDF2-SHA512 format, written to its password
+# file by ``hyperhealth mqtt-acl``): one per device and per user who subscribes to alerts.
+broker_credentials = sa.Table(
+    "broker_credentials", metadata,
+    sa.Column("username", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # device, user, service
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("created_us", TIME_US, nullable=False),
+    sa.Column("revoked_us", TIME_US),
+)
