@@ -63,3 +63,24 @@ class UnknownUnit(InputError):
 
 class UnknownFormat(InputError):
     """A file whose format no ingest adapter recognises."""
+
+
+class AuthenticationError(HyperhealthError):
+    """Credentials are missing, wrong, expired or revoked (HTTP 401)."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class AccessDenied(HyperhealthError):
+    """The caller is known but may not do this (HTTP 403): no consent, wrong role, expired grant.
+
+    The message names the missing permission, never the data it protects.
+    """
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
