@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -40,7 +40,11 @@ from hyperhealth.model import (
     Quality,
 )
 from hyperhealth.model.time import from_us, to_us, when_text, when_value
+from hyperhealth.security import _crypto as C  # encryption at rest (issue 6)
 from hyperhealth.store import _schema as S
+
+if TYPE_CHECKING:
+    from hyperhealth.security._keys import Keyring
 
 _OBS_COLS = ("person_pk", "code", "t", "system", "source", "device", "record_id", "t_end",
              "value", "unit", "value_text", "value_code", "display", "category", "flags")
@@ -94,10 +98,19 @@ class StreamInfo:
 
 
 class Store:
-    """Open with a SQLAlchemy URL; the schema is migrated to the newest revision on open."""
+    """Open with a SQLAlchemy URL; the schema is migrated to the newest revision on open.
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    With a ``keyring``, direct identifiers, free text and genotype references are encrypted on
+    write and decrypted on read (``security._crypto.COLUMNS``); rows written without keys stay
+    readable, and ``security.encrypt_existing`` converts them.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True,
+                 keyring: Keyring | None = None) -> None:
         self.url = url
+        # encryption at rest (issue 6): None keeps every value as before
+        self.keyring = keyring
+        self._env = C.Envelope(keyring) if keyring is not None else None
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             if str(path) not in ("", ":memory:"):
@@ -195,7 +208,7 @@ class Store:
     def persons(self) -> list[Person]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(S.persons).order_by(S.persons.c.id)).mappings()
-            return [_person(r) for r in rows]
+            return [_person(r, self._env) for r in rows]
 
     def person(self, person_id: str) -> Person:
         with self.engine.connect() as conn:
@@ -203,7 +216,7 @@ class Store:
                                ).mappings().first()
         if row is None:
             raise NotFound(f"no person {person_id!r}",)
-        return _person(row)
+        return _person(row, self._env)
 
     def find_person(self, source: str, external_id: str) -> str | None:
         """The person linked to an id in another system (FHIR Patient id, Fitbit user ...)."""
@@ -352,8 +365,11 @@ class Store:
             if end is not None:
                 q = q.where(e.c.start < to_us(end))
             rows = conn.execute(q.order_by(e.c.start, e.c.kind)).all()
+        col = C.BY_NAME["lifestyle_events.details"]  # encryption at rest (issue 6)
         return [LifestyleEvent(person_id, LifestyleKind(r.kind), from_us(r.start),
-                               from_us(r.end) if r.end is not None else None, dict(r.details),
+                               from_us(r.end) if r.end is not None else None,
+                               dict(C.open_json(self._env, col.place(r._mapping, person_id),
+                                                r.details)),
                                r.source, r.record_id) for r in rows]
 
     def genotype_uploads(self, person_id: str | None = None) -> list[GenotypeUpload]:
@@ -363,8 +379,12 @@ class Store:
             q = q.where(p.c.id == person_id)
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(g.c.pk)).all()
-        return [GenotypeUpload(r.person_id, r.path, r.sha256, tuple(r.samples), r.build,
-                               r.chr_prefix, r.contigs, from_us(r.registered_us)) for r in rows]
+        env = self._env  # encryption at rest (issue 6)
+        return [GenotypeUpload(
+            r.person_id, C.open_text(env, ("genotype_uploads", "path", r.sha256), r.path),
+            r.sha256, tuple(C.open_json(env, ("genotype_uploads", "samples", r.sha256),
+                                        r.samples)),
+            r.build, r.chr_prefix, r.contigs, from_us(r.registered_us)) for r in rows]
 
     def location_visits(self, person_id: str) -> list[LocationVisit]:
         v, loc = S.location_visits, S.locations
@@ -410,6 +430,23 @@ class Store:
             return {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
                     for name, t in S.metadata.tables.items()}
 
+    # -- encryption at rest (issue 6): for columns written outside this module -----------------
+    def seal_json(self, aad: C.Place, obj: Any) -> Any:
+        """``obj`` for a JSON column at ``aad`` = ``(table, column, *row key)``: a blob when
+        the store has keys, else ``obj`` unchanged (e.g. ``alert_events.detail``)."""
+        return C.seal_json(self._env, aad, obj)
+
+    def open_json(self, aad: C.Place, stored: Any) -> Any:
+        """A JSON column's value as written by :meth:`seal_json` (plaintext passes through)."""
+        return C.open_json(self._env, aad, stored)
+
+    def seal_text(self, aad: C.Place, text: str | None) -> str | None:
+        """``text`` for a text column at ``aad`` (e.g. ``users.totp_secret``)."""
+        return C.seal_text(self._env, aad, text)
+
+    def open_text(self, aad: C.Place, stored: str | None) -> str | None:
+        return C.open_text(self._env, aad, stored)
+
     def _rows(self, table: sa.Table, person_id: str, order: str) -> list[Any]:
         with self.engine.connect() as conn:
             q = (sa.select(table).where(table.c.person_pk == self._pk(conn, person_id))
@@ -440,6 +477,11 @@ class Writer:
             "home_label": person.home.label if person.home else "",
             "identity": dict(person.identity), "deceased": when_text(person.deceased) or None,
         }
+        env = self.store._env
+        if env is not None:  # encryption at rest (issue 6): identity and home in one blob
+            home = (person.home.lat, person.home.lon, person.home.label) if person.home else None
+            values.update(identity=C.seal_identity(env, person.id, person.identity, home),
+                          home_lat=None, home_lon=None, home_label="")
         exists = self.conn.execute(sa.select(p.c.pk).where(p.c.id == person.id)).scalar()
         if exists is None:
             self.conn.execute(p.insert().values(id=person.id, created_us=_now_us(), **values))
@@ -619,10 +661,16 @@ class Writer:
     def add_lifestyle_events(self, items: Sequence[LifestyleEvent]) -> int:
         if self.store._listeners:
             self.new_events.extend(items)
-        return self._insert_ignore(S.lifestyle_events, [{
+        rows = [{
             "person_pk": self._ppk(e.person_id), "kind": str(e.kind), "start": to_us(e.start),
             "end": None if e.end is None else to_us(e.end), "details": dict(e.details),
-            "source": e.source, "record_id": e.record_id} for e in items])
+            "source": e.source, "record_id": e.record_id} for e in items]
+        env = self.store._env
+        if env is not None:  # encryption at rest (issue 6)
+            col = C.BY_NAME["lifestyle_events.details"]
+            for e, r in zip(items, rows, strict=True):
+                r["details"] = C.seal_json(env, col.place(r, e.person_id), r["details"])
+        return self._insert_ignore(S.lifestyle_events, rows)
 
     def location_pk(self, loc: Location) -> int:
         t = S.locations
@@ -656,8 +704,11 @@ class Writer:
         q = q.where(t.c.person_pk == ppk) if ppk is not None else q.where(t.c.person_pk.is_(None))
         if self.conn.execute(q).first() is not None:
             return False
+        env = self.store._env  # encryption at rest (issue 6)
         self.conn.execute(t.insert().values(
-            person_pk=ppk, sha256=g.sha256, path=g.path, samples=list(g.samples),
+            person_pk=ppk, sha256=g.sha256,
+            path=C.seal_text(env, ("genotype_uploads", "path", g.sha256), g.path),
+            samples=C.seal_json(env, ("genotype_uploads", "samples", g.sha256), list(g.samples)),
             build=g.build, chr_prefix=g.chr_prefix, contigs=g.contigs, registered_us=_now_us()))
         return True
 
@@ -696,14 +747,18 @@ def _find_link(conn: sa.Connection, source: str, external_id: str) -> str | None
                         .where(L.c.source == source, L.c.external_id == external_id)).scalar()
 
 
-def _person(r: Any) -> Person:
+def _person(r: Any, env: C.Envelope | None = None) -> Person:
     home = Location(r["home_lat"], r["home_lon"], r["home_label"]) \
         if r["home_lat"] is not None else None
+    identity = r["identity"] or {}
+    if isinstance(identity, str):  # encryption at rest (issue 6): a blob
+        identity, h = C.open_identity(env, r["id"], identity)
+        home = Location(*h) if h is not None else None
     dec = when_value(r["deceased"])
     return Person(
         id=r["id"], birth_date=date.fromisoformat(r["birth_date"]) if r["birth_date"] else None,
         sex_at_birth=r["sex_at_birth"], race=r["race"], ethnicity=r["ethnicity"], tz=r["tz"],
-        home=home, identity=dict(r["identity"] or {}),
+        home=home, identity=dict(identity),
         deceased=dec if isinstance(dec, datetime) else None,
     )
 
