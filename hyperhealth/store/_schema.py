@@ -338,6 +338,7 @@ users = sa.Table(
     sa.Column("display_name", sa.Text, nullable=False),
     sa.Column("password_hash", sa.Text, nullable=False),  # argon2id
     sa.Column("totp_secret", sa.Text),  # envelope-encrypted base32 secret; NULL: not enrolled
+    sa.Column("totp_last_step", sa.BigInteger),  # last accepted TOTP time step (no replay)
     sa.Column("preferences", sa.JSON, nullable=False),  # language, units
     sa.Column("failed_logins", sa.Integer, nullable=False),
     sa.Column("locked_until_us", TIME_US),

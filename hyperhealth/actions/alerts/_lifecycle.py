@@ -322,8 +322,10 @@ class AlertBook:
         status: Sequence[str] | None = None,
         min_level: Level = Level.INFO,
         limit: int = 200,
+        persons: Sequence[str] | None = None,
     ) -> list[Alert]:
-        """Newest first. ``status`` defaults to the active ones (open, acknowledged)."""
+        """Newest first. ``status`` defaults to the active ones (open, acknowledged);
+        ``persons`` limits the list to these person ids (those a caller may see)."""
         for s in status or ():
             if s not in STATUSES:
                 raise InputError(
@@ -336,6 +338,9 @@ class AlertBook:
         with self.store.engine.connect() as conn:
             if person_id is not None:
                 q = q.where(a.c.person_pk == self.store._pk(conn, person_id))
+            if persons is not None:
+                q = q.where(a.c.person_pk.in_(
+                    sa.select(S.persons.c.pk).where(S.persons.c.id.in_(list(persons)))))
             q = q.order_by(a.c.level.desc(), a.c.last_seen_us.desc()).limit(limit)
             return [_alert(r) for r in conn.execute(q).mappings()]
 

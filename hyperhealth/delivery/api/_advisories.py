@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 
 from hyperhealth.delivery.api._deps import StoreDep, parse_time
 from hyperhealth.delivery.api._errors import responses
+from hyperhealth.delivery.api._guard import Rule, rule
+from hyperhealth.security._model import Category
 
 router = APIRouter(prefix="/api/persons", tags=["advisories"])
 
@@ -49,6 +51,7 @@ class AdvisoriesOut(BaseModel):
 
 @router.get("/{person_id}/advisories", response_model=AdvisoriesOut,
             responses=responses(404, 422), summary="A person's environment advisories")
+@rule(Rule("person", (Category.ALERTS,)))
 def get_advisories(
     person_id: str, store: StoreDep,
     at: Annotated[str | None, Query(description="the moment to advise for, ISO-8601 with an "

@@ -1,8 +1,7 @@
 """Alerts: the triage list, one alert with its history, acting on alerts, snooze, webhooks.
 
-Who acts (``by``) is taken from the request body and recorded as given: the API does not yet
-verify identities. The security layer (identity, roles, consent) will attribute actions to the
-signed-in user and decide who may see and act on whose alerts.
+Who acts is the signed-in user (the guard checks their consent for the person's alerts); a
+``by`` in a request body is ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +16,9 @@ from hyperhealth.actions.alerts import Alert, AlertBook
 from hyperhealth.actions.levels import Level
 from hyperhealth.delivery.api._deps import StoreDep
 from hyperhealth.delivery.api._errors import ApiError, responses
+from hyperhealth.delivery.api._guard import Access, AccessDep, Rule, rule, visible_persons
 from hyperhealth.errors import InputError, NotFound
+from hyperhealth.security._model import Category, Role
 from hyperhealth.store import Store
 
 router = APIRouter(tags=["alerts"])
@@ -29,10 +30,9 @@ StatusName = Literal["open", "acknowledged", "resolved", "suppressed"]
 MAX_SNOOZE = timedelta(days=7)
 MAX_LIMIT = 1000
 
-_UNVERIFIED = (
-    "Identity is not verified yet: `by` is recorded as given. The security layer (identity, "
-    "roles, consent) will attribute actions to the signed-in user."
-)
+_UNVERIFIED = "The action is recorded under the signed-in user."
+#: who may act on alerts they can see
+_ACTORS = frozenset({Role.PATIENT, Role.CLINICIAN, Role.CARE_COORDINATOR})
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -66,7 +66,7 @@ class AlertOut(BaseModel):
 
 class AlertEvent(BaseModel):
     at: datetime
-    actor: str = Field(description="'engine' or who acted (as given, see the note on `by`)")
+    actor: str = Field(description="'engine' or the user who acted")
     action: str = Field(description="opened, held, acknowledged, annotated, resolved, ...")
     detail: dict[str, Any]
 
@@ -76,7 +76,8 @@ class AlertDetail(AlertOut):
 
 
 class ActionIn(BaseModel):
-    by: str = Field(min_length=1, max_length=200, description="who acts. " + _UNVERIFIED)
+    by: str | None = Field(default=None, max_length=200,
+                           description="ignored (kept for old clients). " + _UNVERIFIED)
     note: str = Field(default="", max_length=4000)
 
 
@@ -92,7 +93,8 @@ class SnoozeIn(BaseModel):
     until: datetime | None = Field(default=None, description="ISO-8601 with an offset")
     minutes: int | None = Field(default=None, ge=1,
                                 le=int(MAX_SNOOZE.total_seconds() // 60))
-    by: str = Field(min_length=1, max_length=200, description="who snoozes. " + _UNVERIFIED)
+    by: str | None = Field(default=None, max_length=200,
+                           description="ignored (kept for old clients). " + _UNVERIFIED)
 
     @model_validator(mode="after")
     def _one_end(self) -> SnoozeIn:
@@ -139,27 +141,34 @@ LimitQ = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many
 
 
 def _find(store: Store, person_id: str | None, status: list[StatusName] | None,
-          min_level: LevelName, limit: int) -> list[AlertOut]:
+          min_level: LevelName, limit: int, persons: list[str] | None = None) -> list[AlertOut]:
     alerts = AlertBook(store).find(person_id, status=status, min_level=Level.parse(min_level),
-                                   limit=limit)
+                                   limit=limit, persons=persons)
     return [AlertOut.of(a) for a in alerts]
 
 
 @router.get("/api/alerts", response_model=list[AlertOut], responses=responses(404, 422),
             summary="Alerts, most urgent first")
+@rule(Rule("user"))
 def list_alerts(
     store: StoreDep,
+    access: AccessDep,
     person: Annotated[str | None, Query(description="only this person's alerts")] = None,
     status: StatusQ = None,
     min_level: MinLevelQ = "info",
     limit: LimitQ = 200,
 ) -> list[AlertOut]:
-    """A triage list: by level (urgent first), then by the newest finding."""
-    return _find(store, person, status, min_level, limit)
+    """A triage list of the alerts the caller may see: by level (urgent first), then by the
+    newest finding."""
+    visible = visible_persons(store, access, Category.ALERTS)
+    if person is not None and person not in visible:
+        return []
+    return _find(store, person, status, min_level, limit, persons=visible)
 
 
 @router.get("/api/persons/{person_id}/alerts", response_model=list[AlertOut],
             responses=responses(404, 422), summary="A person's alerts")
+@rule(Rule("person", (Category.ALERTS,)))
 def person_alerts(person_id: str, store: StoreDep, status: StatusQ = None,
                   min_level: MinLevelQ = "info", limit: LimitQ = 200) -> list[AlertOut]:
     """The person's alerts by level (urgent first), then by the newest finding."""
@@ -168,6 +177,7 @@ def person_alerts(person_id: str, store: StoreDep, status: StatusQ = None,
 
 @router.get("/api/alerts/{alert_id}", response_model=AlertDetail, responses=responses(404),
             summary="One alert with its history")
+@rule(Rule("alert", (Category.ALERTS,)))
 def get_alert(alert_id: int, store: StoreDep) -> AlertDetail:
     book = AlertBook(store)
     try:
@@ -189,23 +199,26 @@ _ACT = f"""\
              responses=responses(404, 409, 422), summary="Acknowledge an open alert",
              description=_ACT.format(what="Someone has seen the alert and takes care of it; an "
                                           "urgent alert is then no longer escalated."))
-def acknowledge(alert_id: int, body: ActionIn, store: StoreDep) -> AlertOut:
-    return _act(store, alert_id, lambda b: b.acknowledge(alert_id, body.by, body.note))
+@rule(Rule("alert", (Category.ALERTS,), write=True, roles=_ACTORS))
+def acknowledge(alert_id: int, body: ActionIn, store: StoreDep, access: AccessDep) -> AlertOut:
+    return _act(store, alert_id, lambda b: b.acknowledge(alert_id, _by(access), body.note))
 
 
 @router.post("/api/alerts/{alert_id}/resolve", response_model=AlertOut,
              responses=responses(404, 409, 422), summary="Resolve an alert",
              description=_ACT.format(what="Close the alert (open, acknowledged or suppressed); "
                                           "subscribers are notified."))
-def resolve(alert_id: int, body: ActionIn, store: StoreDep) -> AlertOut:
-    return _act(store, alert_id, lambda b: b.resolve(alert_id, body.by, body.note))
+@rule(Rule("alert", (Category.ALERTS,), write=True, roles=_ACTORS))
+def resolve(alert_id: int, body: ActionIn, store: StoreDep, access: AccessDep) -> AlertOut:
+    return _act(store, alert_id, lambda b: b.resolve(alert_id, _by(access), body.note))
 
 
 @router.post("/api/alerts/{alert_id}/annotate", response_model=AlertOut,
              responses=responses(404, 422), summary="Add a note to an alert",
              description=_ACT.format(what="The note is kept in the alert's history."))
-def annotate(alert_id: int, body: NoteIn, store: StoreDep) -> AlertOut:
-    return _act(store, alert_id, lambda b: b.annotate(alert_id, body.by, body.note))
+@rule(Rule("alert", (Category.ALERTS,), write=True, roles=_ACTORS))
+def annotate(alert_id: int, body: NoteIn, store: StoreDep, access: AccessDep) -> AlertOut:
+    return _act(store, alert_id, lambda b: b.annotate(alert_id, _by(access), body.note))
 
 
 @router.post("/api/persons/{person_id}/snooze", response_model=SnoozeOut,
@@ -215,7 +228,8 @@ def annotate(alert_id: int, body: NoteIn, store: StoreDep) -> AlertOut:
                  "no notification is sent for them (MQTT, webhooks); they are not sent later "
                  f"either. At most {MAX_SNOOZE.days} days; a new snooze replaces the previous "
                  "one.\n\n" + _UNVERIFIED))
-def snooze(person_id: str, body: SnoozeIn, store: StoreDep) -> SnoozeOut:
+@rule(Rule("person", (Category.ALERTS,), write=True, roles=_ACTORS))
+def snooze(person_id: str, body: SnoozeIn, store: StoreDep, access: AccessDep) -> SnoozeOut:
     now = datetime.now(UTC)
     until = body.until.astimezone(UTC) if body.until is not None else \
         now + timedelta(minutes=body.minutes or 0)
@@ -227,8 +241,9 @@ def snooze(person_id: str, body: SnoozeIn, store: StoreDep) -> SnoozeOut:
                        f"a snooze can last at most {MAX_SNOOZE.days} days",
                        where="body.until", fix="give an earlier time; snooze again later if "
                                                "needed")
-    AlertBook(store).snooze(person_id, Level.parse(body.level), until, body.by)  # 404: person
-    return SnoozeOut(person_id=person_id, level=body.level, until=until, by=body.by)
+    by = _by(access)
+    AlertBook(store).snooze(person_id, Level.parse(body.level), until, by)
+    return SnoozeOut(person_id=person_id, level=body.level, until=until, by=by)
 
 
 @router.post("/api/webhooks", response_model=WebhookOut, status_code=201,
@@ -239,6 +254,7 @@ def snooze(person_id: str, body: SnoozeIn, store: StoreDep) -> SnoozeOut:
                  "HMAC-SHA256 of the body with the secret>` and `Idempotency-Key: <notification "
                  "id>` (a receiver drops a repeat it has seen). Failures are retried with "
                  "exponential back-off. The secret is returned only in this answer."))
+@rule(Rule("admin", write=True))
 def add_webhook(body: WebhookIn, store: StoreDep) -> WebhookOut:
     wid, secret = AlertBook(store).add_webhook(
         body.url, person_id=body.person_id, min_level=Level.parse(body.min_level),
@@ -248,6 +264,10 @@ def add_webhook(body: WebhookIn, store: StoreDep) -> WebhookOut:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _by(access: Access) -> str:
+    return access.user.username
+
+
 def _act(store: Store, alert_id: int, fn: Any) -> AlertOut:
     try:
         return AlertOut.of(fn(AlertBook(store)))

@@ -20,7 +20,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from hyperhealth.delivery.api._deps import StoreDep
 from hyperhealth.delivery.api._errors import ApiError, ProblemItem, responses
+from hyperhealth.delivery.api._guard import AccessDep, Rule, rule
 from hyperhealth.delivery.api._ingest import read_device_body
+from hyperhealth.errors import AccessDenied
+from hyperhealth.security._model import Role
 
 router = APIRouter(prefix="/api/edge", tags=["edge"])
 
@@ -74,8 +77,12 @@ class EdgeAlertsOut(BaseModel):
              responses={207: {"model": EdgeAlertsOut}, 422: {"model": EdgeAlertsOut},
                         **responses(400, 413, 415)},
              summary="Alerts raised by an edge agent")
-async def edge_alerts(request: Request, store: StoreDep) -> JSONResponse:
-    """Apply alerts raised at an edge through the alert lifecycle (gzip bodies accepted)."""
+@rule(Rule("device", write=True))
+async def edge_alerts(request: Request, store: StoreDep, access: AccessDep) -> JSONResponse:
+    """Apply alerts raised at an edge through the alert lifecycle (gzip bodies accepted).
+
+    A device credential may send alerts only for the person the device belongs to.
+    """
     from starlette.concurrency import run_in_threadpool
 
     from hyperhealth.actions.levels import Level
@@ -97,6 +104,12 @@ async def edge_alerts(request: Request, store: StoreDep) -> JSONResponse:
                         level=Level.parse(a.level), time=a.time, title=a.title,
                         explanation=a.explanation, key=a.key, evidence=a.evidence,
                         citation=a.citation, raised=a.raised) for a in batch.alerts]
+    own = access.user.person_id if access.user.role is Role.DEVICE else None
+    foreign = sorted({a.person for a in alerts if own is not None and a.person != own})
+    if foreign:
+        raise AccessDenied(f"this device belongs to another person than {len(foreign)} "
+                           "person(s) named in the batch",
+                           hint="an edge agent sends alerts only for its own person")
     results = await run_in_threadpool(apply_edge_alerts, store, batch.edge, alerts)
     refused = sum(r.outcome == "refused" for r in results)
     status = 422 if results and refused == len(results) else 207 if refused else 200

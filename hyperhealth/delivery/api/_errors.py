@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hyperhealth.errors import InputError, NotFound, StoreError
+from hyperhealth.errors import AccessDenied, AuthenticationError, InputError, NotFound, StoreError
 
 log = logging.getLogger("hyperhealth.api")
 
@@ -47,10 +48,12 @@ class ApiError(Exception):
     """Raised by a route to answer with a :class:`Problem` body."""
 
     def __init__(self, status: int, title: str, what: str, *, where: str = "", fix: str = "",
-                 errors: list[ProblemItem] | None = None) -> None:
+                 errors: list[ProblemItem] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(what)
         self.problem = Problem(status=status, title=title, what=what, where=where, fix=fix,
                                errors=errors or [])
+        self.headers = headers
 
 
 def problem_response(p: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -100,7 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return problem_response(exc.problem)
+        return problem_response(exc.problem, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -113,6 +116,20 @@ def install_error_handlers(app: FastAPI) -> None:
             where=first.where if len(items) == 1 else ", ".join(i.where for i in items),
             fix=first.fix if len(items) == 1 else "fix each problem listed in errors",
             errors=items))
+
+    @app.exception_handler(AuthenticationError)
+    async def _unauthenticated(request: Request, exc: AuthenticationError) -> Response:
+        if request.method == "GET" and not request.url.path.startswith("/api/"):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return problem_response(Problem(
+            status=401, title="Not signed in", what=exc.message, where="Authorization header",
+            fix=exc.hint or "log in again"), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(request: Request, exc: AccessDenied) -> JSONResponse:
+        return problem_response(Problem(
+            status=403, title="Forbidden", what=exc.message, where=request.url.path,
+            fix=exc.hint or "ask the patient or an admin for access"))
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:

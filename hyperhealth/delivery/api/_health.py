@@ -7,12 +7,14 @@ from fastapi import APIRouter
 
 from hyperhealth.delivery.api._deps import StoreDep
 from hyperhealth.delivery.api._errors import ApiError, responses
+from hyperhealth.delivery.api._guard import Rule, rule
 from hyperhealth.delivery.api._models import Health
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health, responses=responses(503), summary="Health check")
+@rule(Rule("public"))
 def healthz(store: StoreDep) -> Health:
     """``ok`` when the store answers a query (503 with the reason when it does not)."""
     try:

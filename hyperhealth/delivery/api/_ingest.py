@@ -21,8 +21,11 @@ from starlette.types import Message
 
 from hyperhealth.delivery.api._deps import StoreDep, read_json_body
 from hyperhealth.delivery.api._errors import ApiError, responses
+from hyperhealth.delivery.api._guard import AccessDep, Rule, rule
 from hyperhealth.delivery.api._models import IngestOut
+from hyperhealth.errors import AccessDenied
 from hyperhealth.ingest._base import KIND
+from hyperhealth.security._model import Role
 
 _RECORD_KINDS = frozenset(KIND.values())
 
@@ -39,9 +42,11 @@ TzQ = Annotated[str | None, Query(description="IANA zone for times given without
 
 @router.post("/device", response_model=IngestOut, responses={**_OUTCOMES, **responses(
              400, 404, 413, 415, 501)}, summary="Ingest device messages")
+@rule(Rule("device", write=True))
 async def ingest_device(
     request: Request,
     store: StoreDep,
+    access: AccessDep,
     device_id: Annotated[str | None, Query(description=(
         "the device this request comes from; messages that name another device are "
         "rejected"))] = None,
@@ -51,8 +56,15 @@ async def ingest_device(
     """One ``hyperhealth.device/1`` message or a batch of them (see ``docs/formats.md``).
 
     The body may be gzip-compressed (``Content-Encoding: gzip``); the size limit applies to it
-    decompressed.
+    decompressed. A device credential writes only as itself: ``device_id`` is its own and
+    ``person`` can only be its owner.
     """
+    actor = access.user
+    if actor.role is Role.DEVICE:
+        if device_id not in (None, actor.device_id) or person not in (None, actor.person_id):
+            raise AccessDenied("a device may send readings only as itself, for its own person",
+                               hint="leave out device_id and person, or give its own")
+        device_id = actor.device_id
     try:
         from hyperhealth.ingest.device_json import ingest_messages
     except ImportError as exc:
@@ -66,6 +78,7 @@ async def ingest_device(
 
 @router.post("/fhir", response_model=IngestOut, responses={**_OUTCOMES, **responses(
              400, 404, 413, 501)}, summary="Ingest a FHIR R4 Bundle")
+@rule(Rule("admin", write=True))
 async def ingest_fhir(request: Request, store: StoreDep, person: PersonQ = None,
                       tz: TzQ = None) -> JSONResponse:
     """A FHIR R4 Bundle, or a single resource (``application/fhir+json`` or JSON).

@@ -11,8 +11,10 @@ from fastapi.responses import Response
 
 from hyperhealth.delivery.api._deps import StoreDep, parse_time
 from hyperhealth.delivery.api._errors import ApiError, responses
+from hyperhealth.delivery.api._guard import AccessDep, Rule, rule
 from hyperhealth.delivery.api._models import SeriesOut, SeriesPoints
 from hyperhealth.model import METRICS
+from hyperhealth.security._model import category_of
 
 router = APIRouter(prefix="/api/persons", tags=["observations"])
 
@@ -24,9 +26,11 @@ _TIME_HELP = "ISO-8601 date-time with an offset, e.g. 2024-05-01T00:00:00Z"
 
 @router.get("/{person_id}/observations", response_model=SeriesOut,
             responses=responses(404, 422), summary="A time series of one code")
+@rule(Rule("person"))
 def get_observations(
     person_id: str,
     store: StoreDep,
+    access: AccessDep,
     code: Annotated[str, Query(min_length=1, description="observation code, e.g. 8867-4")],
     start: Annotated[str | None, Query(description=f"window start, inclusive; {_TIME_HELP}")
                      ] = None,
@@ -37,6 +41,7 @@ def get_observations(
         "each point is a bucket's mean with its min, max and n"))] = 2000,
 ) -> Response:
     """Numeric values of ``code`` in ``[start, end)``, raw or as bucket means."""
+    access.require(category_of(code))
     t0, t1 = parse_time(start, "start"), parse_time(end, "end")
     if t0 is not None and t1 is not None and t1 <= t0:
         raise ApiError(422, "Invalid request",
@@ -44,7 +49,8 @@ def get_observations(
                        where="query parameters start, end",
                        fix="give an end later than the start, or leave one of them out")
     ser = store.series(person_id, code, t0, t1, max_points=max_points)  # 404: unknown person
-    codes = {s.code for s in store.streams(person_id)} if len(ser) == 0 else {code}
+    codes = {s.code for s in store.streams(person_id)
+             if access.allows(category_of(s.code))} if len(ser) == 0 else {code}
     if code not in codes:
         have = ", ".join(sorted(codes)) or "none"
         raise ApiError(404, "Not found", f"person {person_id!r} has no readings of code {code!r}",

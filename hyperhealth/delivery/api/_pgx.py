@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from hyperhealth.delivery.api._deps import StoreDep
 from hyperhealth.delivery.api._errors import ApiError, responses
+from hyperhealth.delivery.api._guard import Rule, rule
+from hyperhealth.security._model import Category
 
 router = APIRouter(prefix="/api/persons", tags=["pharmacogenomics"])
 
@@ -62,6 +64,7 @@ def _pgx(store: Any, person_id: str) -> Any:
 
 
 @router.get("/{person_id}/pgx", responses=responses(404, 422), summary="PGx results")
+@rule(Rule("person", (Category.GENOMICS,)))
 def get_pgx(person_id: str, store: StoreDep) -> dict[str, Any]:
     """Diplotypes, phenotypes, drug guidance and what could not be called, from the person's
     stored VCF. 404 when the person has no genotype upload."""
@@ -78,6 +81,7 @@ def get_pgx(person_id: str, store: StoreDep) -> dict[str, Any]:
 
 @router.post("/{person_id}/pgx/check-prescription", response_model=PrescriptionAnswer,
              responses=responses(404, 422), summary="Check a proposed prescription")
+@rule(Rule("person", (Category.GENOMICS, Category.MEDICATIONS)))
 def check_prescription(person_id: str, body: PrescriptionCheck,
                        store: StoreDep) -> PrescriptionAnswer:
     """What the CPIC guideline says about this drug for this person's genotype, before it is

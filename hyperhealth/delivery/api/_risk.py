@@ -12,6 +12,8 @@ from fastapi import APIRouter, Query, Request
 
 from hyperhealth.delivery.api._deps import StoreDep, parse_time, read_json_body
 from hyperhealth.delivery.api._errors import ApiError, responses
+from hyperhealth.delivery.api._guard import Rule, rule
+from hyperhealth.security._model import Category
 
 router = APIRouter(tags=["risk"])
 
@@ -21,6 +23,7 @@ RISK_BODY_LIMIT = 64 * 1024
 
 @router.get("/api/persons/{person_id}/risk", responses=responses(404, 422),
             summary="A person's risk from every applicable equation")
+@rule(Rule("person", (Category.VITALS, Category.LABS, Category.CONDITIONS, Category.MEDICATIONS)))
 def person_risk(
     person_id: str,
     store: StoreDep,
@@ -46,6 +49,7 @@ def person_risk(
 
 @router.post("/api/risk/{equation}", responses=responses(400, 404, 413, 422),
              summary="One equation for one set of inputs")
+@rule(Rule("user"))
 async def risk_calc(
     equation: str,
     request: Request,
@@ -78,6 +82,7 @@ async def risk_calc(
 
 
 @router.get("/api/risk", summary="The equations, their inputs, units and ranges")
+@rule(Rule("user"))
 def list_equations() -> list[dict[str, Any]]:
     """Every equation with its inputs (unit, valid range, required), limits and citations."""
     from hyperhealth.insights.risk import EQUATIONS

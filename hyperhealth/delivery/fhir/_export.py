@@ -11,6 +11,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from hyperhealth.delivery.fhir import _resources as R
 from hyperhealth.model import Observation
 from hyperhealth.model.codes import DIASTOLIC_BP, SYSTOLIC_BP
+from hyperhealth.security._model import Category, category_of
 from hyperhealth.store import Store
 from hyperhealth.store import _schema as S
 from hyperhealth.store._store import _OBS_COLS, _observation
@@ -73,24 +75,46 @@ def _record_id(person_id: str, rec: Any, *key: object) -> str:
     return R.stable_id(person_id, type(rec).__name__, getattr(rec, "source", ""), rid, *key)
 
 
-def person_resources(store: Store, person_id: str) -> Iterator[Any]:
-    """Every resource of one person, as ``fhir.resources.R4B`` models (Patient first)."""
+def person_resources(store: Store, person_id: str,
+                     allowed: frozenset[Category] | None = None) -> Iterator[Any]:
+    """Every resource of one person, as ``fhir.resources.R4B`` models (Patient first).
+
+    ``allowed`` (from the caller's consent) keeps only resources of those data categories; the
+    Patient then carries direct identifiers only when ``identity`` is allowed.
+    """
+    def ok(c: Category) -> bool:
+        return allowed is None or c in allowed
+
     fid = patient_fhir_id(store, person_id)
     subject = f"Patient/{fid}"
-    yield R.patient(store.person(person_id), fid)
-    for c in store.conditions(person_id):
-        yield R.condition(c, _record_id(person_id, c, c.code, c.onset), subject)
-    for m in store.medications(person_id):
-        yield R.medication(m, _record_id(person_id, m, m.code, m.start), subject)
-    for a in store.allergies(person_id):
-        yield R.allergy(a, _record_id(person_id, a, a.code, a.onset), subject)
-    for e in store.encounters(person_id):
-        yield R.encounter(e, _record_id(person_id, e, e.start), subject)
-    yield from observation_resources(store, person_id, subject)
+    person = store.person(person_id)
+    if not ok(Category.IDENTITY):
+        person = replace(person, identity={}, home=None)
+    yield R.patient(person, fid)
+    if ok(Category.CONDITIONS):
+        for c in store.conditions(person_id):
+            yield R.condition(c, _record_id(person_id, c, c.code, c.onset), subject)
+    if ok(Category.MEDICATIONS):
+        for m in store.medications(person_id):
+            yield R.medication(m, _record_id(person_id, m, m.code, m.start), subject)
+    if ok(Category.CONDITIONS):
+        for a in store.allergies(person_id):
+            yield R.allergy(a, _record_id(person_id, a, a.code, a.onset), subject)
+        for e in store.encounters(person_id):
+            yield R.encounter(e, _record_id(person_id, e, e.start), subject)
+    for obs in observation_resources(store, person_id, subject):
+        if allowed is None or _observation_category(obs) in allowed:
+            yield obs
 
 
-def export_bundle(store: Store, person_id: str, *, base_url: str = DEFAULT_BASE
-                  ) -> dict[str, Any]:
+def _observation_category(obs: Any) -> Category:
+    codings = obs.code.coding or [] if obs.code else []
+    cats = [cc.code for c in (obs.category or []) for cc in (c.coding or [])]
+    return category_of(codings[0].code if codings else "", cats[0] if cats else "")
+
+
+def export_bundle(store: Store, person_id: str, *, base_url: str = DEFAULT_BASE,
+                  allowed: frozenset[Category] | None = None) -> dict[str, Any]:
     """A ``searchset`` Bundle with everything about one person, as FHIR R4 JSON (a dict).
 
     Each entry has a ``fullUrl`` under ``base_url``; every resource was built (and so
@@ -99,7 +123,7 @@ def export_bundle(store: Store, person_id: str, *, base_url: str = DEFAULT_BASE
     entries = [{"fullUrl": f"{base_url}/{r.get_resource_type()}/{r.id}",
                 "resource": r.model_dump(mode="json", exclude_none=True),
                 "search": {"mode": "match"}}
-               for r in person_resources(store, person_id)]
+               for r in person_resources(store, person_id, allowed)]
     return {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
             "entry": entries}
 

@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('display_name', sa.Text(), nullable=False),
     sa.Column('password_hash', sa.Text(), nullable=False),
     sa.Column('totp_secret', sa.Text(), nullable=True),
+    sa.Column('totp_last_step', sa.BigInteger(), nullable=True),
     sa.Column('preferences', sa.JSON(), nullable=False),
     sa.Column('failed_logins', sa.Integer(), nullable=False),
     sa.Column('locked_until_us', sa.BigInteger(), nullable=True),
