@@ -48,7 +48,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hyperhealth.errors import ConfigError, InputError, NotFound
-from hyperhealth.security._model import Category, Purpose, Role
+from hyperhealth.security._model import CARE_ROLES, Category, Purpose, Role
 from hyperhealth.store import Store
 from hyperhealth.store import _schema as S
 
@@ -187,9 +187,11 @@ def revoke_credentials(store: Store, username: str) -> bool:
 def alert_readers(conn: sa.Connection, now_us: int) -> dict[str, set[str]]:
     """``{username: {person_id, ...}}``: whose alerts each enabled user may read at ``now_us``.
 
-    The patient themself; users and care-team members named by an active ``treatment`` consent
-    that covers ``alerts``; holders of an active break-glass access. One query per source, so it
-    stays fast for a whole deployment (the per-person question is the consent module's).
+    The same rule as :meth:`ConsentBook.grantees` (a test holds them equal): the patient
+    themself; clinicians and care coordinators named by an active ``treatment`` consent that
+    covers ``alerts``, directly or through a care team; clinicians with an active break-glass
+    access. Here in one query per source for the whole deployment, where ``grantees`` asks
+    per person.
     """
     u, p, c = S.users, S.persons, S.consents
     out: dict[str, set[str]] = defaultdict(set)
@@ -197,13 +199,13 @@ def alert_readers(conn: sa.Connection, now_us: int) -> dict[str, set[str]]:
     for name, pid in conn.execute(sa.select(u.c.username, p.c.id).join(p, u.c.person_pk == p.c.pk)
                                   .where(u.c.role == Role.PATIENT.value, enabled)):
         out[name].add(pid)
+    staff = set(conn.execute(sa.select(u.c.username).where(
+        enabled, u.c.role.in_([r.value for r in CARE_ROLES]))).scalars())
     members: dict[str, set[str]] = defaultdict(set)
     t, m = S.care_teams, S.care_team_members
     for team, name in conn.execute(sa.select(t.c.name, u.c.username)
-                                   .join(m, m.c.team_pk == t.c.pk).join(u, u.c.pk == m.c.user_pk)
-                                   .where(enabled)):
+                                   .join(m, m.c.team_pk == t.c.pk).join(u, u.c.pk == m.c.user_pk)):
         members[team].add(name)
-    users = {r[0] for r in conn.execute(sa.select(u.c.username).where(enabled))}
     q = (sa.select(c.c.grantee_kind, c.c.grantee, c.c.categories, p.c.id)
          .join(p, c.c.person_pk == p.c.pk)
          .where(c.c.purpose == Purpose.TREATMENT.value, c.c.revoked_us.is_(None),
@@ -211,15 +213,16 @@ def alert_readers(conn: sa.Connection, now_us: int) -> dict[str, set[str]]:
     for kind, grantee, categories, pid in conn.execute(q):
         if Category.ALERTS.value not in (categories or ()):
             continue
-        names = members.get(grantee, set()) if kind == "team" else {grantee} & users
-        for name in names:
+        names = members.get(grantee, set()) if kind == "team" else {grantee}
+        for name in names & staff:
             out[name].add(pid)
     bg = S.break_glass
     for name, pid in conn.execute(
             sa.select(u.c.username, p.c.id).join(u, bg.c.user_pk == u.c.pk)
             .join(p, bg.c.person_pk == p.c.pk)
-            .where(bg.c.start_us <= now_us, bg.c.end_us > now_us, enabled)):
-        out[name].add(pid)
+            .where(bg.c.start_us <= now_us, bg.c.end_us > now_us)):
+        if name in staff:
+            out[name].add(pid)
     return dict(out)
 
 
