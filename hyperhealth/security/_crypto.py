@@ -375,6 +375,10 @@ def retire(store: Store, keyring: Keyring, master_id: str) -> None:
     """Remove a master key from the key file once no stored value needs it."""
     from hyperhealth.security._keys import KeyringError
 
+    if master_id == keyring.active_id:
+        raise KeyringError(f"master key {master_id!r} is the active key; rotate to a new key "
+                           "first (`hyperhealth keys rotate`)")
+    keyring.master(master_id)  # says so if there is no such key
     left = sum(per.get(master_id, 0) for per in key_status(store, keyring).values())
     if left:
         raise KeyringError(f"{left} stored values still use master key {master_id!r}; run "

@@ -190,8 +190,10 @@ class Keyring:
             "audit": _b64(self._audit), "pseudonym": _b64(self._pseudonym)}, indent=2) + "\n"
 
     def save(self) -> None:
-        """Write the key file atomically (mode 0600); only for keyrings loaded from a file."""
+        """Write the key file atomically (mode 0600); a generated keyring has no file."""
         if self.path is None:
+            if self.source == "memory":
+                return
             raise KeyringError(
                 f"the keys come from {self.source}, which hyperhealth cannot change; write them "
                 "to a file (mode 0600), set HYPERHEALTH_KEY_FILE to it and run the command "
@@ -246,12 +248,11 @@ class Keyring:
         created[mid] = datetime.now(UTC).isoformat(timespec="seconds")
         old = (self._masters, self._created, self._active)
         self._masters, self._created, self._active = masters, created, mid
-        if self.path is not None:
-            try:
-                self.save()
-            except BaseException:
-                self._masters, self._created, self._active = old
-                raise
+        try:
+            self.save()
+        except BaseException:
+            self._masters, self._created, self._active = old
+            raise
         return mid
 
     def remove_master(self, master_id: str) -> None:
@@ -262,12 +263,11 @@ class Keyring:
         masters = {k: v for k, v in self._masters.items() if k != master_id}
         old = self._masters
         self._masters = masters
-        if self.path is not None:
-            try:
-                self.save()
-            except BaseException:
-                self._masters = old
-                raise
+        try:
+            self.save()
+        except BaseException:
+            self._masters = old
+            raise
 
     def refresh(self) -> bool:
         """Re-read the key file if it changed on disk; ``True`` if it did."""
@@ -284,11 +284,14 @@ class Keyring:
                 f"masters={list(self._masters)!r}, key material hidden)")
 
 
-def _mtime(path: Path | None) -> int | None:
+def _mtime(path: Path | None) -> tuple[int, int, int] | None:
+    """What tells a changed file: every save is a new inode (``os.replace``), and file times
+    tick only as often as the kernel's coarse clock."""
     try:
-        return path.stat().st_mtime_ns if path is not None else None
+        st = path.stat() if path is not None else None
     except OSError:
         return None
+    return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _write_private(path: Path, text: str) -> Path:
