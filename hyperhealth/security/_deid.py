@@ -261,10 +261,14 @@ def research_grants(store: Store, now_us: int) -> dict[int, frozenset[Category]]
 # -- the export ---------------------------------------------------------------------------------
 @dataclass
 class ExportResult:
+    """What was written. ``person_ids`` are the store ids of the released persons, for the
+    audit trail of the data holder only; they are in no file of the export."""
+
     out_dir: Path
     manifest: dict[str, Any]
     seconds: float = 0.0
     files: dict[str, Path] = field(default_factory=dict)
+    person_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -475,7 +479,8 @@ def _write(store: Store, out: Path, subjects: list[_Subject], person_rows: list[
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     paths = {name: out / name for name in (*files, "manifest.json")}
-    return ExportResult(out, manifest, time.perf_counter() - t_start, paths)
+    return ExportResult(out, manifest, time.perf_counter() - t_start, paths,
+                        sorted(s.person.id for s in subjects))
 
 
 def _observations(store: Store, subjects: list[_Subject], sink: _Sink, dates: str) -> int:
