@@ -21,7 +21,6 @@ transaction-level advisory lock, SQLite takes its single writer lock before the 
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import hmac
@@ -29,7 +28,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -212,8 +211,8 @@ def _check(e: AuditEntry) -> None:
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION hh_audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP
-    USING ERRCODE = 'insufficient_privilege',
+  RAISE EXCEPTION USING MESSAGE = 'audit_log is append-only: ' || TG_OP || ' refused',
+    ERRCODE = 'insufficient_privilege',
           HINT = 'audit entries are never changed or removed';
 END $$
 """
@@ -433,8 +432,11 @@ class AuditLog:
         return to_fhir(records)
 
     # -- verification --------------------------------------------------------------------
-    def verify(self, *, batch: int = 5000) -> VerifyReport:
-        """Walk the whole chain in ``seq`` order, streaming, and report the first problem."""
+    def verify(self, *, batch: int = 5000,
+               progress: Callable[[int], object] | None = None) -> VerifyReport:
+        """Walk the whole chain in ``seq`` order, streaming, and report the first problem.
+
+        ``progress`` is called with the number of entries checked after every ``batch``."""
         warnings: list[str] = []
         checkpoint: Head | None = None
         try:
@@ -462,6 +464,8 @@ class AuditLog:
                 if problem is not None:
                     break
                 checked += 1
+                if progress is not None and checked % batch == 0:
+                    progress(checked)
                 prev, expected = rec.hash, rec.seq + 1
                 last = Head(rec.seq, rec.hash)
         if problem is None and checkpoint is not None and last.seq < checkpoint.seq:
@@ -512,15 +516,3 @@ class AuditLog:
             f"entry {rec.seq} is out of place: it was written {where}, not after entry "
             f"{rec.seq - 1} (entries were moved)"))
 
-
-def load_key(path: Path) -> bytes:
-    """An audit key from a file of 32 raw bytes or 64 hex digits."""
-    data = path.read_bytes()
-    with contextlib.suppress(ValueError):
-        text = data.decode("ascii").strip()
-        if len(text) == 2 * KEY_BYTES:
-            return bytes.fromhex(text)
-    if len(data) == KEY_BYTES:
-        return data
-    raise ValueError(f"{path}: an audit key is {KEY_BYTES} raw bytes or {2 * KEY_BYTES} hex "
-                     f"digits, this file has {len(data)} bytes")
