@@ -5,10 +5,11 @@ and who may read what.
   its own readings topic, ``hyperhealth/<device_id>/readings``; it can read nothing.
 * A **service** account (the ingest listener, the edge agent's local subscriber and the alert
   dispatcher) may read every readings topic and publish every alerts topic.
-* A **user** may read the alerts topic ``hyperhealth/<person_id>/alerts`` of each person they
-  may see alerts of: themself as a patient, persons whose active consent names them (or one of
-  their care teams) for category ``alerts`` and purpose ``treatment``, and persons they hold an
-  active break-glass access for.
+* A **user** may read the alerts topic ``hyperhealth/<person_id>/alerts`` of each person whose
+  alerts they may see (the rule of :meth:`ConsentBook.grantees`): a patient their own; a
+  clinician or care coordinator those of persons whose active ``treatment`` consent covering
+  ``alerts`` names them or their care team, and those of persons they hold an active
+  break-glass access for. Nobody else reads anything.
 
 Everything else is denied: once ``acl_file`` is set Mosquitto refuses any topic no line allows,
 and ``allow_anonymous false`` refuses clients without a password. Consents start, end and are
@@ -168,7 +169,7 @@ def issue_credentials(store: Store, username: str, kind: BrokerKind | str, *,
                              hint="choose another name")
         if row.revoked_us is None and not replace:
             raise InputError(f"broker credentials for {username!r} exist already",
-                             field="username", hint="pass replace=True (--replace) to rotate them")
+                             field="username", hint="to rotate them, issue again with --replace")
         conn.execute(bc.update().where(bc.c.username == username).values(
             password_hash=encoded, created_us=now, revoked_us=None))
     return secret

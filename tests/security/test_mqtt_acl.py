@@ -467,7 +467,8 @@ class Client:
 
     def subscribe(self, topic: str) -> int:
         """The SUBACK reason code (0-2: granted QoS; >= 0x80: refused)."""
-        _, mid = self.c.subscribe(topic, qos=1)
+        rc, mid = self.c.subscribe(topic, qos=1)
+        assert rc == mqtt.MQTT_ERR_SUCCESS and mid is not None, f"cannot send SUBSCRIBE: {rc}"
         return int(self._wait(self.subacks, mid)[0])
 
     def publish(self, topic: str, payload: bytes) -> int:
@@ -589,13 +590,12 @@ def _scenario(world: World, store: Store, broker: Broker,
     assert connect("clin-yes").rc == 0  # the clinician may connect, just not read A
 
 
-def test_generation_time_for_ten_thousand_devices_and_users(sqlite_store: Store) -> None:
+def test_generation_time_for_ten_thousand_devices_and_users(store: Store) -> None:
     """Scale check (printed, not timed): 10k devices and 10k users with a consent each."""
     n = 10_000
-    with sqlite_store.transaction() as w:
-        for i in range(n):
-            w.upsert_person(Person(id=f"p{i:05d}"))
-    with sqlite_store.engine.begin() as conn:
+    with store.engine.begin() as conn:
+        conn.execute(S.persons.insert(), [{"id": f"p{i:05d}", "identity": {}, "created_us": NOW}
+                                          for i in range(n)])
         pks = dict(conn.execute(sa.select(S.persons.c.id, S.persons.c.pk)).all())
         conn.execute(S.devices.insert(), [
             {"device_id": f"d{i:05d}", "person_pk": pks[f"p{i:05d}"], "kind": "",
@@ -614,9 +614,10 @@ def test_generation_time_for_ten_thousand_devices_and_users(sqlite_store: Store)
             for i in range(n) for name, kind in ((f"d{i:05d}", "device"),
                                                  (f"u{i:05d}", "user"))])
     t0 = time.perf_counter()
-    files = build_broker_files(sqlite_store)
+    files = build_broker_files(store)
     seconds = time.perf_counter() - t0
     assert (files.devices, files.users, files.grants) == (n, n, n)
-    print(f"\nmqtt-acl: {n} devices + {n} users with {n} grants built in {seconds:.2f} s; "
+    print(f"\nmqtt-acl on {store.dialect}: {n} devices + {n} users with {n} grants built in "
+          f"{seconds:.2f} s; "
           f"password file {len(files.password_text) / 1e6:.1f} MB, "
           f"ACL {len(files.acl_text) / 1e6:.1f} MB")
