@@ -49,6 +49,8 @@ KEY_BYTES = 32
 #: the advisory lock that serialises appends on PostgreSQL ("hhaudit" in ASCII)
 PG_LOCK_KEY = 0x68686175646974
 _HEAD_DOMAIN = b"hyperhealth audit checkpoint v1\n"
+_TAIL_BYTES = 4096  # the newest checkpoint line is in the file's last 4 KiB
+_COMPACT_BYTES = 64 * 1024
 _T = S.audit_log
 _COLUMNS = (_T.c.seq, _T.c.t_us, _T.c.actor, _T.c.role, _T.c.action, _T.c.resource,
             _T.c.person_id, _T.c.purpose, _T.c.outcome, _T.c.source, _T.c.detail,
@@ -149,9 +151,10 @@ class AuditRecord:
 
     def content(self) -> dict[str, Any]:
         """What the hash covers: every column but the two hashes."""
-        d = asdict(self)
-        del d["prev_hash"], d["hash"]
-        return d
+        return {"seq": self.seq, "t_us": self.t_us, "actor": self.actor, "role": self.role,
+                "action": self.action, "resource": self.resource, "person_id": self.person_id,
+                "purpose": self.purpose, "outcome": self.outcome, "source": self.source,
+                "detail": self.detail}
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "time": self.time.isoformat()}
@@ -347,15 +350,28 @@ class AuditLog:
                         hashlib.sha256).hexdigest()
 
     def read_checkpoint(self) -> Head | None:
-        """The signed head in the checkpoint file; None when there is none.
+        """The newest signed head in the checkpoint file; None when there is none.
 
-        Raises ValueError when the file is unreadable or its signature is wrong."""
-        if self.checkpoint is None or not self.checkpoint.exists():
+        The file holds one signed line per seal, appended (a rename per seal would cost a
+        forced write-back on ext4). An unfinished last line, left by a crash mid-write, is
+        skipped: the line before it is an older but still genuine checkpoint. Raises
+        ValueError when a complete line is unreadable or wrongly signed."""
+        if self.checkpoint is None:
             return None
         try:
-            d = json.loads(self.checkpoint.read_text())
+            with open(self.checkpoint, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - _TAIL_BYTES))
+                tail = f.read()
+        except FileNotFoundError:
+            return None
+        lines = tail.split(b"\n")[:-1]  # the piece after the last newline is unfinished
+        if not lines or not lines[-1].strip():
+            return None
+        try:
+            d = json.loads(lines[-1])
             seq, hash_, t_us, mac = int(d["seq"]), str(d["hash"]), int(d["t_us"]), d["mac"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{self.checkpoint}: unreadable audit checkpoint ({exc})") from None
         if not hmac.compare_digest(str(mac), self._head_mac(seq, hash_, t_us)):
             raise ValueError(f"{self.checkpoint}: the checkpoint's signature is wrong (the file "
@@ -373,9 +389,9 @@ class AuditLog:
         if head is None:
             with self.store.engine.connect() as conn:
                 head = _head(conn)
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.checkpoint.with_name(self.checkpoint.name + ".lock")
-        with open(lock_path, "a") as lock:
+        path = self.checkpoint
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # writers in other processes take turns
             try:
                 old = self.read_checkpoint()
@@ -392,11 +408,20 @@ class AuditLog:
                                "`hyperhealth audit verify`", old.seq)
                     return old
             t_us = time.time_ns() // 1000
-            text = json.dumps({"seq": head.seq, "hash": head.hash, "t_us": t_us,
-                               "mac": self._head_mac(head.seq, head.hash, t_us)})
-            tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
-            tmp.write_text(text + "\n")
-            os.replace(tmp, self.checkpoint)  # readers see the old or the new file, never half
+            line = json.dumps({"seq": head.seq, "hash": head.hash, "t_us": t_us,
+                               "mac": self._head_mac(head.seq, head.hash, t_us)}) + "\n"
+            with open(path, "a+b") as f:
+                size = f.seek(0, os.SEEK_END)
+                if size:  # end an unfinished line (a crash mid-write) before the new one
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+                f.write(line.encode())
+                size = f.tell()
+            if size > _COMPACT_BYTES:  # keep the newest line only (rarely: every ~400 seals)
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_text(line.lstrip("\n"))
+                os.replace(tmp, path)  # readers see the old or the new file, never half
         return head
 
     # -- reading -------------------------------------------------------------------------

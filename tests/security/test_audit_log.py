@@ -85,7 +85,8 @@ def test_clean_chain_verifies(log: AuditLog, tmp_path: Path) -> None:
     assert report.ok, report.problem
     assert report.checked == N and report.head.seq == N
     assert report.checkpoint == report.head  # every record() moved the checkpoint
-    assert json.loads((tmp_path / "audit-head.json").read_text())["seq"] == N
+    lines = (tmp_path / "audit-head.json").read_text().splitlines()
+    assert len(lines) == N // 50 and json.loads(lines[-1])["seq"] == N  # one line per seal
     first = next(log.records())
     assert first.seq == 1 and first.prev_hash == GENESIS
     assert first.detail == {"i": 0, "codes": ["8867-4"], "ratio": 0.0}
@@ -178,13 +179,34 @@ def test_cut_and_regrown_tail_is_found(log: AuditLog) -> None:
 def test_checkpoint_edited_or_removed_is_found(log: AuditLog) -> None:
     path = log.checkpoint
     assert path is not None
-    d = json.loads(path.read_text())
-    path.write_text(json.dumps({**d, "seq": d["seq"] + 5}))
+    d = json.loads(path.read_text().splitlines()[-1])
+    with open(path, "a") as f:
+        f.write(json.dumps({**d, "seq": d["seq"] + 5}) + "\n")
     assert problem(log) == (0, "bad-checkpoint")
     path.unlink()
     assert problem(log) == (0, "checkpoint-missing")
     assert log.seal() == log.head()  # trust on first use, as `hyperhealth audit seal` does
     assert log.verify().ok
+
+
+def test_unfinished_checkpoint_line_falls_back_to_the_one_before(log: AuditLog) -> None:
+    """A crash in the middle of writing a checkpoint leaves an older, still genuine one."""
+    path = log.checkpoint
+    assert path is not None
+    with open(path, "a") as f:
+        f.write('{"seq": 99999, "hash": "')
+    assert log.read_checkpoint() == log.head()
+    assert log.verify().ok
+    log.record_one(entry(N))  # the next seal starts a fresh line after the fragment
+    assert log.verify().checkpoint == Head(N + 1, log.head().hash)
+
+
+def test_checkpoint_file_is_compacted(sqlite_store: Store, tmp_path: Path) -> None:
+    audit = AuditLog(sqlite_store, KEY, checkpoint=tmp_path / "cp")
+    for i in range(600):  # ~190 bytes a line: passes 64 KiB once
+        audit.record_one(entry(i))
+    assert (tmp_path / "cp").stat().st_size < 64 * 1024
+    assert audit.verify().checkpoint == audit.head()
 
 
 def test_wrong_key_fails_at_the_first_entry(log: AuditLog) -> None:
