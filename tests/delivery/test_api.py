@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from hyperhealth.delivery.api import create_app
 from hyperhealth.model import Observation, Person
 from hyperhealth.model.time import to_us
 from hyperhealth.store import Store
+from tests.signin import signed_in
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 HR_N = 3 * 24 * 60  # three days of one-minute heart rate
@@ -46,7 +46,7 @@ def fill(store: Store) -> None:
 @pytest.fixture
 def client(sqlite_store: Store) -> Iterator[TestClient]:
     fill(sqlite_store)
-    with TestClient(create_app(sqlite_store), raise_server_exceptions=False) as c:
+    with signed_in(sqlite_store, client_kw={"raise_server_exceptions": False}) as c:
         yield c
 
 
@@ -92,10 +92,13 @@ def test_person_detail_and_streams(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("path", ["", "/streams", "/observations?code=8867-4", "/profile"])
-def test_unknown_person_is_404_with_help(client: TestClient, path: str) -> None:
-    body = assert_problem(client.get(f"/api/persons/p-nobody{path}"), 404, "p-nobody",
-                          "/api/persons")
-    assert body["where"]
+def test_unknown_person_is_refused_like_a_person_without_consent(client: TestClient,
+                                                                 path: str) -> None:
+    """No consent can exist for an unknown id, so the answer is the same 403 a person without
+    a grant gives: ids cannot be probed for existence."""
+    body = assert_problem(client.get(f"/api/persons/p-nobody{path}"), 403, "no access",
+                          "grant")
+    assert body["where"] == f"/api/persons/p-nobody{path.split('?')[0]}"
 
 
 # -- observations ------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ def test_downsampled_whole_stream_matches_numpy(client: TestClient) -> None:
 def test_downsampling_on_both_backends(store: Store) -> None:
     """The same request on SQLite and PostgreSQL gives the numpy bucket means."""
     fill(store)
-    with TestClient(create_app(store, web=False)) as c:
+    with signed_in(store, web=False) as c:
         assert [p["id"] for p in c.get("/api/persons").json()] == ["p-alice", "p-bob"]
         start, end = T0, T0 + timedelta(days=1)
         _check_downsampled(c, {"start": start.isoformat(), "end": end.isoformat(),
@@ -219,7 +222,7 @@ def test_server_error_has_no_traceback(sqlite_store: Store) -> None:
     fill(sqlite_store)
     with sqlite_store.engine.begin() as conn:  # a broken database, not a mock
         conn.exec_driver_sql("DROP TABLE observations")
-    with TestClient(create_app(sqlite_store), raise_server_exceptions=False) as c:
+    with signed_in(sqlite_store, client_kw={"raise_server_exceptions": False}) as c:
         body = assert_problem(c.get("/api/persons/p-alice/streams"), 500, "retry")
         assert "observations" not in body["what"]  # no SQL or internals leak out
 
@@ -298,7 +301,7 @@ def test_ingest_fhir_statuses_and_read_back(client: TestClient) -> None:
 
 
 def test_ingest_fhir_body_checks(sqlite_store: Store) -> None:
-    with TestClient(create_app(sqlite_store, fhir_body_limit=2000)) as c:
+    with signed_in(sqlite_store, fhir_body_limit=2000) as c:
         assert_problem(c.post("/api/ingest/fhir", content=b"{not json"), 400, "character")
         assert_problem(c.post("/api/ingest/fhir", content=b""), 400, "no FHIR Bundle")
         assert_problem(c.post("/api/ingest/fhir", json=[1, 2]), 422, "resourceType")
@@ -340,7 +343,7 @@ def test_ingest_device_then_read_back(client: TestClient) -> None:
 
 
 def test_ingest_device_size_limit(sqlite_store: Store) -> None:
-    with TestClient(create_app(sqlite_store, device_body_limit=100)) as c:
+    with signed_in(sqlite_store, device_body_limit=100) as c:
         assert_problem(c.post("/api/ingest/device", content=b"[" + b" " * 200 + b"]"), 413,
                        "100 bytes")
 
@@ -354,7 +357,7 @@ def test_export_fhir_bundle_and_ndjson(client: TestClient) -> None:
     assert b["resourceType"] == "Bundle"
     types = [e["resource"]["resourceType"] for e in b["entry"]]
     assert types[0] == "Patient" and "Observation" in types
-    assert_problem(client.get("/api/persons/p-nobody/export/fhir"), 404, "p-nobody")
+    assert_problem(client.get("/api/persons/p-nobody/export/fhir"), 403, "no access")
 
     nd = client.get("/api/export/ndjson")
     assert nd.headers["content-type"].startswith("application/fhir+ndjson")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from hyperhealth.delivery.api import create_app
 from hyperhealth.delivery.web import plotly_js_path
 from hyperhealth.model import Condition, Observation, Person
 from hyperhealth.store import Store
+from tests.signin import signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "hyperhealth" / "delivery" / "web" / "static"
@@ -35,7 +35,7 @@ def client(sqlite_store: Store) -> Iterator[TestClient]:
                                         100.0 + i % 50, "mg/dL") for i in range(100)])
         w.add_conditions([Condition("p-carol", "44054006", "Diabetes mellitus type 2",
                                     onset=T0 - timedelta(days=400))])
-    with TestClient(create_app(sqlite_store), raise_server_exceptions=False) as c:
+    with signed_in(sqlite_store, client_kw={"raise_server_exceptions": False}) as c:
         yield c
 
 
@@ -94,10 +94,12 @@ def test_person_page(client: TestClient) -> None:
     assert client.get("/api/persons/p-carol/streams").status_code == 200
 
 
-def test_unknown_person_page_is_404_html(client: TestClient) -> None:
+def test_unknown_person_page_is_refused_as_html(client: TestClient) -> None:
+    """No consent can name an unknown id: the page says so the way it does for a person who
+    has not granted access, so ids cannot be probed."""
     r = client.get("/persons/p-nobody")
-    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
-    assert "p-nobody" in r.text and 'href="/"' in r.text
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+    assert "no access" in r.text and 'href="/"' in r.text
 
 
 def test_plotly_bundle_is_served_from_the_installed_package(client: TestClient) -> None:

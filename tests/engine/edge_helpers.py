@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import socket
 import threading
 import time
@@ -17,11 +18,12 @@ import numpy as np
 import uvicorn
 
 from hyperhealth.delivery.api import _edge as edge_api
-from hyperhealth.delivery.api import create_app
 from hyperhealth.engine import Engine
+from hyperhealth.engine.edge._forward import TOKEN_ENV
 from hyperhealth.ingest.device_json import SCHEMA
 from hyperhealth.model import Person
 from hyperhealth.store import Store
+from tests import signin
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
@@ -67,7 +69,10 @@ class LiveServer:
     def start(self) -> LiveServer:
         self.engine = Engine(self.store)
         self.engine.attach()
-        app = create_app(self.store, web=False, **self.app_kw)
+        app = signin.app_for(self.store, web=False, **self.app_kw)
+        # the edge presents an integration account's token, as a deployment configures it
+        signin.ensure_accounts(self.store)
+        os.environ[TOKEN_ENV] = signin.login(self.store, signin.ADMIN)
         has = "/api/edge/alerts" in app.openapi()["paths"]
         if self.edge_routes and not has:
             app.include_router(edge_api.router)
@@ -90,6 +95,7 @@ class LiveServer:
             self._server.should_exit = True
             self._thread.join(30)
             assert not self._thread.is_alive(), "the server did not stop"
+        os.environ.pop(TOKEN_ENV, None)
         if self.engine is not None:
             self.engine.detach()
         self._server = self._thread = self.engine = None

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyperhealth.delivery.api import create_app
 from hyperhealth.store import Store
 from tests.engine.edge_helpers import add_persons, cgm
+from tests.signin import signed_in
 
 LIMIT = 20_000
 GZ = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
@@ -23,7 +23,7 @@ GZ = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
 @pytest.fixture
 def client(sqlite_store: Store) -> Iterator[TestClient]:
     add_persons(sqlite_store)
-    with TestClient(create_app(sqlite_store, device_body_limit=LIMIT, web=False)) as c:
+    with signed_in(sqlite_store, device_body_limit=LIMIT, web=False) as c:
         yield c
 
 

@@ -13,16 +13,15 @@ from typing import Any
 
 import orjson
 import pytest
-from fastapi.testclient import TestClient
 
 from hyperhealth.actions.alerts._lifecycle import STATUSES, AlertBook
 from hyperhealth.delivery.api import _edge as edge_api
-from hyperhealth.delivery.api import create_app
 from hyperhealth.engine import Engine
 from hyperhealth.engine.edge import EdgeAgent, EdgeAlert, apply_edge_alerts, parse_map
 from hyperhealth.ingest.device_json import ingest_messages
 from hyperhealth.store import Store
 from tests.engine.edge_helpers import LOW, MAP, add_persons, cgm
+from tests.signin import SignedIn, app_for
 
 
 def edge_alerts(tmp: Path, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,10 +131,10 @@ def test_refused(store: Store, raised: list[dict[str, Any]]) -> None:
 
 def test_api(sqlite_store: Store, raised: list[dict[str, Any]]) -> None:
     add_persons(sqlite_store)
-    app = create_app(sqlite_store, web=False)
+    app = app_for(sqlite_store, web=False)
     if "/api/edge/alerts" not in app.openapi()["paths"]:
         app.include_router(edge_api.router)
-    with TestClient(app) as c:
+    with SignedIn(app) as c:
         body = orjson.dumps({"edge": "edge-test", "alerts": raised})
         r = c.post("/api/edge/alerts", content=gzip.compress(body),
                    headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})

@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import logging
+from html import escape
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -98,6 +99,13 @@ def _fix_for(err: dict[str, Any]) -> str:
     return "correct the value and send the request again"
 
 
+_DENIED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>No access</title>
+<link rel="stylesheet" href="/static/app.css"></head><body><main id="main">
+<h1>No access</h1><p>{what}.</p><p>{fix}.</p><p><a href="/">Back to the start page</a></p>
+</main></body></html>"""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map the project's exceptions and FastAPI's validation errors to :class:`Problem` bodies."""
 
@@ -126,7 +134,10 @@ def install_error_handlers(app: FastAPI) -> None:
             fix=exc.hint or "log in again"), headers={"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(AccessDenied)
-    async def _denied(request: Request, exc: AccessDenied) -> JSONResponse:
+    async def _denied(request: Request, exc: AccessDenied) -> Response:
+        if request.method == "GET" and not request.url.path.startswith("/api/"):
+            return HTMLResponse(_DENIED_PAGE.format(what=escape(exc.message),
+                                                    fix=escape(exc.hint)), status_code=403)
         return problem_response(Problem(
             status=403, title="Forbidden", what=exc.message, where=request.url.path,
             fix=exc.hint or "ask the patient or an admin for access"))

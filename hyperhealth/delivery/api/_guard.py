@@ -193,9 +193,12 @@ def _role(actor: Actor, roles: frozenset[Role] | set[Role]) -> None:
 def _alert_person(request: Request, alert_id: Any) -> str:
     from hyperhealth.actions.alerts import AlertBook
 
+    if not str(alert_id).isdigit():
+        raise ApiError(422, "Invalid request", f"alert_id={alert_id!r} is not a number",
+                       where="path parameter alert_id", fix="use the id of an alert")
     try:
         return AlertBook(request.app.state.store).get(int(alert_id)).person_id
-    except (NotFound, ValueError, TypeError):
+    except NotFound:
         # same answer as "no access", so alert ids cannot be probed
         raise AccessDenied("no access to this alert",
                            hint="check the id; GET /api/alerts lists the alerts you may see"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import random
 import threading
 import time
@@ -57,6 +58,9 @@ class ForwardConfig:
     retain_s: float = 7 * 24 * 3600.0  # sent messages and alerts are kept this long
 
 
+#: environment variable holding the bearer token the edge presents to the server
+TOKEN_ENV = "HYPERHEALTH_EDGE_TOKEN"
+
 class Unreachable(Exception):
     """The server did not take a batch and may later (down, timing out, overloaded)."""
 
@@ -87,8 +91,11 @@ class Forwarder:
     def __init__(self, queue: EdgeQueue, edge_id: str, server: str, *,
                  config: ForwardConfig | None = None, client: httpx.Client | None = None,
                  wake: threading.Event | None = None,
-                 housekeeping: Callable[[float], Any] | None = None) -> None:
+                 housekeeping: Callable[[float], Any] | None = None,
+                 token: str | None = None) -> None:
         self.queue = queue
+        # the server's credential for this edge (a device or integration account's bearer token)
+        self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self.edge_id = edge_id
         self.server = server.rstrip("/")
         self.config = config or ForwardConfig()
@@ -184,6 +191,8 @@ class Forwarder:
     # -- HTTP -----------------------------------------------------------------------------------
     def _post(self, path: str, body: bytes) -> httpx.Response:
         headers = {"Content-Type": "application/json", "X-Hyperhealth-Edge": self.edge_id}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         data = body
         if self.compress:
             data = gzip.compress(body, self.config.gzip_level)

@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 from hyperhealth.actions.advisories import advisories_for, environment_from_values
-from hyperhealth.delivery.api import create_app
 from hyperhealth.delivery.api._advisories import router
 from hyperhealth.delivery.cli._advisories_view import render_advisories
 from hyperhealth.model import Condition, Exposure, Location, Person
 from hyperhealth.store import Store
+from tests.signin import SignedIn, app_for
 
 HOME = Location(38.58, -121.49, "home")
 MONITOR = Location(38.59, -121.49, "Monitor A")
@@ -30,9 +30,9 @@ def client(sqlite_store: Store) -> Iterator[TestClient]:
                                     record_id="c1")])
         w.add_exposures([Exposure(MONITOR, "pm25", T0 + timedelta(hours=h), 45.0, "ug/m3",
                                   source="test") for h in range(6)])
-    app = create_app(sqlite_store, web=False)
+    app = app_for(sqlite_store, web=False)
     app.include_router(router)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with SignedIn(app, raise_server_exceptions=False) as c:
         yield c
 
 
@@ -54,8 +54,8 @@ def test_route_returns_personal_advice(client: TestClient) -> None:
 
 
 def test_route_errors_say_what_and_how(client: TestClient) -> None:
-    r = client.get("/api/persons/nobody/advisories")
-    assert r.status_code == 404 and "nobody" in r.json()["what"]
+    r = client.get("/api/persons/nobody/advisories")  # no consent can exist for it
+    assert r.status_code == 403 and "no access" in r.json()["what"]
     r = client.get("/api/persons/asthma/advisories", params={"at": "2024-07-03T15:30:00"})
     assert r.status_code == 422 and "time zone" in r.json()["what"]
 
