@@ -303,8 +303,8 @@ class AuditLog:
     def record(self, entries: Sequence[AuditEntry]) -> Head:
         """Append entries in their own transaction; returns the new head."""
         with self.store.engine.begin() as conn:
-            head = self.record_in(conn, entries)
-        self.seal(head)
+            before, head = self._append(conn, entries)
+        self.seal(head, follows=before)
         return head
 
     def record_one(self, entry: AuditEntry) -> Head:
@@ -314,12 +314,16 @@ class AuditLog:
         """Append entries inside the caller's transaction, so that they commit (or roll back)
         with the data access they describe. The chain stays locked until that transaction
         ends: keep it short. Call :meth:`seal` with the result after the commit."""
+        return self._append(conn, entries)[1]
+
+    def _append(self, conn: sa.Connection, entries: Sequence[AuditEntry]) -> tuple[Head, Head]:
+        """The head before and after appending."""
         for e in entries:
             _check(e)
         _lock(conn)
         head = _head(conn)
         if not entries:
-            return head
+            return head, head
         now = time.time_ns() // 1000
         rows = []
         prev, seq = head.hash, head.seq
@@ -336,7 +340,7 @@ class AuditLog:
             rows.append({**content, "prev_hash": prev, "hash": h})
             prev = h
         conn.execute(_T.insert(), rows)
-        return Head(seq, prev)
+        return head, Head(seq, prev)
 
     def _hash(self, prev_hash: str, content: Mapping[str, Any]) -> str:
         m = self._mac.copy()
@@ -378,12 +382,14 @@ class AuditLog:
                              "was edited, or the audit key is not the one that wrote it)")
         return Head(seq, hash_)
 
-    def seal(self, head: Head | None = None) -> Head | None:
+    def seal(self, head: Head | None = None, *, follows: Head | None = None) -> Head | None:
         """Move the checkpoint forward to ``head`` (default: the newest stored entry).
 
         The checkpoint only moves forward, and only while the entry it names is still in the
         log unchanged: a log that was cut back and re-grown keeps its old checkpoint, so that
-        :meth:`verify` reports it. Returns the checkpoint now on file."""
+        :meth:`verify` reports it. ``follows`` is the head that ``head``'s entries were
+        appended to (read under the chain lock); when the checkpoint names it, that entry is
+        known to be in place and is not looked up again. Returns the checkpoint now on file."""
         if self.checkpoint is None:
             return None
         if head is None:
@@ -400,7 +406,7 @@ class AuditLog:
                 return None
             if old is not None and head.seq <= old.seq:
                 return old
-            if old is not None and old.seq > 0:
+            if old is not None and old.seq > 0 and old != follows:
                 with self.store.engine.connect() as conn:
                     at = conn.execute(sa.select(_T.c.hash).where(_T.c.seq == old.seq)).scalar()
                 if at != old.hash:
