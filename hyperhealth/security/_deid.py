@@ -488,41 +488,39 @@ def _observations(store: Store, subjects: list[_Subject], sink: _Sink, dates: st
     categories. One query per person, in pseudonym order (the store's order would hint at the
     store ids); each reads one range of the (person, code, t) key."""
     o = S.observations
-    by_pk = {s.pk: s for s in subjects}
-    cat_of: dict[tuple[str, str], Category] = {}
+    cat_of: dict[tuple[str, str], str] = {}  # plain strings: hashing enum members is slow
     withheld = 0
-    cols = (o.c.person_pk, o.c.code, o.c.system, o.c.category, o.c.t, o.c.t_end, o.c.value,
-            o.c.unit, o.c.value_code, o.c.flags)
+    cols = (o.c.code, o.c.system, o.c.category, o.c.t, o.c.t_end, o.c.value, o.c.unit,
+            o.c.value_code, o.c.flags)
     with store.engine.connect() as conn:
         for s in subjects:
+            allowed = {c.value for c in s.cats}
             q = sa.select(*cols).where(o.c.person_pk == s.pk).order_by(o.c.code, o.c.t)
             result = conn.execution_options(stream_results=True, yield_per=_PART).execute(q)
             for part in result.partitions(_PART):
-                keep = []
+                keep: list[tuple[Any, str]] = []
                 for r in part:
-                    ck = (r[1], r[3])
+                    ck = (r[0], r[2])
                     cat = cat_of.get(ck)
                     if cat is None:
-                        cat = cat_of[ck] = category_of(r[1], r[3])
-                    if cat in s.cats:
+                        cat = cat_of[ck] = category_of(r[0], r[2]).value
+                    if cat in allowed:
                         keep.append((r, cat))
                 withheld += len(part) - len(keep)
                 if keep:
-                    sink.writemany(_obs_rows(keep, by_pk, dates))
+                    sink.writemany(_obs_rows(keep, s, dates))
     return withheld
 
 
-def _obs_rows(keep: list[tuple[Any, Category]], by_pk: Mapping[int, _Subject],
-              dates: str) -> list[Sequence[Any]]:
+def _obs_rows(keep: list[tuple[Any, str]], s: _Subject, dates: str) -> list[Sequence[Any]]:
     n = len(keep)
-    off = np.fromiter((by_pk[r[0]].shift for r, _ in keep), np.int64, n) * _DAY_US \
-        if dates == "shift" else np.zeros(n, np.int64)
-    t = _times(np.fromiter((r[4] for r, _ in keep), np.int64, n) + off, dates)
-    has_end = np.fromiter((r[5] is not None for r, _ in keep), bool, n)
-    t_end_us = np.fromiter((r[5] if r[5] is not None else 0 for r, _ in keep), np.int64, n)
-    t_end = np.where(has_end, _times(t_end_us + off, dates), "")
-    return [(by_pk[r[0]].pseudonym, r[1], r[2], cat.value, ts, te,
-             "" if r[6] is None else r[6], r[7], r[8], r[9])
+    off = s.shift * _DAY_US if dates == "shift" else 0
+    t = _times(np.fromiter((r[3] for r, _ in keep), np.int64, n) + off, dates)
+    has_end = np.fromiter((r[4] is not None for r, _ in keep), bool, n)
+    t_end = np.where(has_end, _times(np.fromiter(
+        (r[4] if r[4] is not None else 0 for r, _ in keep), np.int64, n) + off, dates), "")
+    me = s.pseudonym
+    return [(me, r[0], r[1], cat, ts, te, "" if r[5] is None else r[5], r[6], r[7], r[8])
             for (r, cat), ts, te in zip(keep, t.tolist(), t_end.tolist(), strict=True)]
 
 
