@@ -194,20 +194,20 @@ class VerifyReport:
                 "warnings": list(self.warnings)}
 
 
+_VALID = {"role": frozenset(Role), "action": frozenset(Action), "outcome": frozenset(Outcome)}
+
+
 def _check(e: AuditEntry) -> None:
     """Refuse an entry that the schema or the FHIR export could not represent."""
-    where = f"audit entry for {e.resource!r}"
-    try:
-        Role(e.role)
-        Action(e.action)
-        Outcome(e.outcome)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}; use the values of security.Role, Action, "
-                         "Outcome") from None
+    for name, valid in _VALID.items():
+        if getattr(e, name) not in valid:
+            raise ValueError(f"audit entry for {e.resource!r}: {getattr(e, name)!r} is not a "
+                             f"valid {name}; use one of {', '.join(sorted(valid))}")
     for name, width in _WIDTH.items():
         value = getattr(e, name)
         if value is not None and len(value) > width:
-            raise ValueError(f"{where}: {name} is {len(value)} characters, the limit is {width}")
+            raise ValueError(f"audit entry for {e.resource!r}: {name} is {len(value)} "
+                             f"characters, the limit is {width}")
 
 
 # -- PostgreSQL: refuse UPDATE, DELETE and TRUNCATE --------------------------------------------
