@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from hyperhealth.delivery.api._errors import ApiError, responses
 from hyperhealth.delivery.api._guard import SESSION_COOKIE, AccessDep, Rule, bearer_token, rule
-from hyperhealth.errors import AuthenticationError
+from hyperhealth.errors import InputError
 from hyperhealth.security._identity import ACCESS_TTL_S, Identity
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -156,7 +156,8 @@ def me(request: Request, access: AccessDep) -> MeOut:
 def set_preferences(request: Request, body: PreferencesIn, access: AccessDep) -> MeOut:
     actor = access.user
     if actor.user_pk is None:
-        raise AuthenticationError("devices have no preferences", hint="sign in as a user")
+        raise InputError("a device has no display preferences", field="preferences",
+                         hint="sign in as a user to change them")
     _identity(request).set_preferences(actor.username, **body.model_dump(exclude_none=True))
     return me(request, access)
 
