@@ -265,7 +265,7 @@ COLUMNS: tuple[EncryptedColumn, ...] = (
     # written by other modules through Store.seal_json / seal_text (see their docstrings)
     EncryptedColumn("alert_events", "detail", ("alert_pk", "at_us", "actor", "action"),
                     store_reads=False),
-    EncryptedColumn("users", "totp_secret", ("username",), store_reads=False),
+    EncryptedColumn("users", "totp_secret", ("username",)),
 )
 BY_NAME = {c.name: c for c in COLUMNS}
 

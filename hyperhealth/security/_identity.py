@@ -116,7 +116,8 @@ class Identity:
             pk = conn.execute(t.users.insert().values(
                 username=name, role=role.value, person_pk=ppk,
                 display_name=display_name or name, password_hash=_hasher.hash(password),
-                totp_secret=secret, preferences={}, failed_logins=0, disabled=False,
+                totp_secret=self._seal(name, secret), preferences={}, failed_logins=0,
+                disabled=False,
                 created_us=_now_us()).returning(t.users.c.pk)).scalar_one()
             for team in teams:
                 _join_team(conn, team, pk)
@@ -129,14 +130,33 @@ class Identity:
         with self.store.engine.connect() as conn:
             s: str | None = conn.execute(sa.select(t.users.c.totp_secret).where(
                 t.users.c.username == username)).scalar()
-        return s
+        return self._open(username, s)
+
+    def _seal(self, username: str, secret: str | None) -> str | None:
+        return self.store.seal_text(("users", "totp_secret", username), secret)
+
+    def _open(self, username: str, stored: str | None) -> str | None:
+        return self.store.open_text(("users", "totp_secret", username), stored)
+
+    def set_password(self, username: str, password: str) -> None:
+        """Replace an account's password (admin reset); every session of it ends."""
+        user = self.user(username)
+        _check_password(password, MIN_PASSWORD_MFA if user.role in SECOND_FACTOR_ROLES
+                        else MIN_PASSWORD)
+        with self.store.engine.begin() as conn:
+            conn.execute(t.users.update().where(t.users.c.pk == user.pk).values(
+                password_hash=_hasher.hash(password), failed_logins=0, locked_until_us=None))
+            conn.execute(t.auth_tokens.update().where(
+                t.auth_tokens.c.user_pk == user.pk, t.auth_tokens.c.revoked_us.is_(None))
+                .values(revoked_us=_now_us()))
 
     def enrol_totp(self, username: str) -> str:
         """Give an account a (new) TOTP secret; returns the provisioning URI."""
         secret = pyotp.random_base32()
         with self.store.engine.begin() as conn:
             n = conn.execute(t.users.update().where(t.users.c.username == username)
-                             .values(totp_secret=secret, totp_last_step=None)).rowcount
+                             .values(totp_secret=self._seal(username, secret),
+                                     totp_last_step=None)).rowcount
         if not n:
             raise NotFound(f"no user named {username!r}")
         return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="hyperhealth")
@@ -208,7 +228,8 @@ class Identity:
             ok = _verify(row.password_hash, password) and not row.disabled
             step = None
             if ok and Role(row.role) in SECOND_FACTOR_ROLES:
-                step = _totp_step(row.totp_secret, totp_code, row.totp_last_step, now)
+                step = _totp_step(self._open(username, row.totp_secret), totp_code,
+                                  row.totp_last_step, now)
                 ok = step is not None
             if not ok:
                 fails = row.failed_logins + 1

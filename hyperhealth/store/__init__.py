@@ -13,11 +13,19 @@ from hyperhealth.store._store import (
 
 
 def open_store(settings: Settings | str | None = None, *, migrate: bool = True) -> Store:
-    """Open (and migrate) the store named by settings, a URL, or the environment."""
+    """Open (and migrate) the store named by settings, a URL, or the environment.
+
+    With settings (given or from the environment) the keyring comes along: the key file or
+    ``HYPERHEALTH_MASTER_KEYS``; an embedded store creates its key file on first use.
+    """
+    if isinstance(settings, str):
+        return Store(settings, migrate=migrate)
     if settings is None:
         settings = Settings.load()
-    url = settings if isinstance(settings, str) else settings.database_url
-    return Store(url, migrate=migrate)
+    from hyperhealth.security._keys import load_keyring
+
+    keyring = load_keyring(settings.key_file, embedded=settings.embedded)
+    return Store(settings.database_url, migrate=migrate, keyring=keyring)
 
 
 __all__ = [

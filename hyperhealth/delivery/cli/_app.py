@@ -1,5 +1,5 @@
-"""Commands: demo, ingest, persons, profile, export, serve, mqtt-listen, monitor, edge, risk,
-pgx, prs."""
+"""Commands: demo, ingest, persons, profile, export (fhir, ndjson, research), serve, mqtt-listen,
+monitor, edge, risk, pgx, prs, audit, keys, mqtt-acl, mqtt-credentials."""
 
 from __future__ import annotations
 
@@ -349,10 +349,14 @@ def demo(
 
 def _subcommands() -> None:
     from hyperhealth.delivery.cli._audit_cmd import audit, explain, train
+    from hyperhealth.delivery.cli._audit_log import app as audit_log_app
     from hyperhealth.delivery.cli._edge import edge
+    from hyperhealth.delivery.cli._keys_cmd import keys_app
     from hyperhealth.delivery.cli._monitor import app as monitor_app
+    from hyperhealth.delivery.cli._mqtt_acl_cmd import credentials_app, mqtt_acl
     from hyperhealth.delivery.cli._pgx import pgx
     from hyperhealth.delivery.cli._prs import prs
+    from hyperhealth.delivery.cli._research_cmd import research
     from hyperhealth.delivery.cli._risk import app as risk_app
 
     app.add_typer(monitor_app, name="monitor")
@@ -363,6 +367,11 @@ def _subcommands() -> None:
     app.command("edge")(edge)
     app.command("pgx")(pgx)
     app.command("prs")(prs)
+    app.add_typer(audit_log_app, name="audit")
+    app.add_typer(keys_app, name="keys")
+    app.command("mqtt-acl")(mqtt_acl)
+    app.add_typer(credentials_app, name="mqtt-credentials")
+    export_app.command("research")(research)
 
 
 _subcommands()

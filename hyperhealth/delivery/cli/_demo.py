@@ -126,9 +126,29 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
     step("pharmacogenomics check", pharmacogenomics)
     step("build profiles", profiles)
     step("export a FHIR R4 bundle", export)
+
+    def accounts() -> dict[str, Any]:
+        from hyperhealth.delivery.cli._demo_accounts import create_demo_accounts
+
+        made = create_demo_accounts(store, settings.data_dir)
+        summary["accounts"] = made["accounts"]
+        return {"accounts": len(made["accounts"]), "file": made["file"]}
+
+    step("accounts and consent", accounts)
     if not quiet:
         _print_persons(console, summary["persons"])
+        _print_accounts(console, summary["accounts"])
     return summary
+
+
+def _print_accounts(console: Console, rows: list[dict[str, Any]]) -> None:
+    t = Table(title="Sign in with (stored in demo-accounts.json, mode 0600)")
+    for col in ("username", "role", "password", "one-time codes"):
+        t.add_column(col)
+    for r in rows:
+        totp = f"authenticator secret {r['totp_secret']}" if r.get("totp_secret") else "—"
+        t.add_row(r["username"], r["role"], r["password"], totp)
+    console.print(t)
 
 
 def _print_persons(console: Console, rows: list[dict[str, Any]]) -> None:
