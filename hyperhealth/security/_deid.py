@@ -63,9 +63,10 @@ SAFE_HARBOR: tuple[tuple[str, str, str], ...] = (
      "Person.identity is never read; persons.csv has only a keyed pseudonym and the "
      "generalised quasi-identifiers"),
     ("B", "Geographic subdivisions smaller than a state",
-     "street address, city, county, home label and coordinates, location visits, exposures and "
-     "the time zone are not exported; the ZIP code becomes its first 3 digits, or 000 where the "
-     "3-digit area has 20,000 people or fewer (RESTRICTED_ZIP3)"),
+     "street address, city, county, home label and coordinates, location visits, exposures, "
+     "environmental observations and the time zone are not exported; the ZIP code becomes its "
+     "first 3 digits, or 000 where the 3-digit area has 20,000 people or fewer "
+     "(RESTRICTED_ZIP3), and only for persons who granted the location category"),
     ("C", "All elements of dates (except year); ages over 89",
      "birth date becomes birth year, withheld as '90+' for people aged 90 or over; every other "
      "date is shifted by a keyed per-person offset (dates='shift', not Safe Harbor: see the "
@@ -119,6 +120,9 @@ PERSON_QIS = ("birth_year", "sex", "zip3", "race", "ethnicity")
 #: categories that never leave through this export, whatever a grant says
 NEVER_EXPORTED = frozenset({Category.IDENTITY, Category.NOTES, Category.GENOMICS,
                             Category.ALERTS})
+#: observation categories never exported: environmental readings at a person's places could be
+#: matched against public weather and air-quality records to find the place and the date shift
+NEVER_EXPORTED_OBSERVATIONS = frozenset({Category.LOCATION})
 #: the consent convention for research: a grant to the team "research" for purpose research
 RESEARCH_GRANTEE = ("team", "research")
 
@@ -225,11 +229,14 @@ def age_on(birth: date, day: date) -> int:
 
 
 def birth_year(p: Person, as_of: date) -> str:
-    """Birth year, ``90+`` for people aged 90 or over on ``as_of`` (or when they died)."""
+    """Birth year, ``90+`` for people who are (or would be) 90 or over on ``as_of``.
+
+    The age on ``as_of`` is used for the deceased too: it collapses more birth years than the
+    age at death would, never fewer.
+    """
     if p.birth_date is None:
         return ""
-    ref = min(as_of, p.deceased.date()) if p.deceased is not None else as_of
-    if age_on(p.birth_date, ref) >= AGE_CAP:
+    if age_on(p.birth_date, as_of) >= AGE_CAP:
         return AGE_90_PLUS
     return str(p.birth_date.year)
 
@@ -310,11 +317,14 @@ def research_export(
     now_us = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
     grants = research_grants(store, now_us)
-    n_store = store.counts().get("persons", 0)
+    with store.engine.connect() as conn:
+        n_store = conn.execute(sa.select(sa.func.count()).select_from(S.persons)).scalar_one()
     consent = {"purpose": Purpose.RESEARCH.value, "grantee_kind": RESEARCH_GRANTEE[0],
                "grantee": RESEARCH_GRANTEE[1], "evaluated_at": now.isoformat(),
                "persons_in_store": n_store, "persons_with_research_consent": len(grants),
-               "never_exported_categories": sorted(c.value for c in NEVER_EXPORTED)}
+               "never_exported_categories": sorted(c.value for c in NEVER_EXPORTED),
+               "observation_categories_never_exported": sorted(
+                   c.value for c in NEVER_EXPORTED_OBSERVATIONS)}
     if not grants:
         raise ExportRefused(
             f"no person in the store ({n_store} persons) has an active research consent",
@@ -494,7 +504,7 @@ def _observations(store: Store, subjects: list[_Subject], sink: _Sink, dates: st
             o.c.value_code, o.c.flags)
     with store.engine.connect() as conn:
         for s in subjects:
-            allowed = {c.value for c in s.cats}
+            allowed = {c.value for c in s.cats - NEVER_EXPORTED_OBSERVATIONS}
             q = sa.select(*cols).where(o.c.person_pk == s.pk).order_by(o.c.code, o.c.t)
             result = conn.execution_options(stream_results=True, yield_per=_PART).execute(q)
             for part in result.partitions(_PART):

@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from hyperhealth.errors import InputError
-from hyperhealth.model import Person
+from hyperhealth.model import HH, Observation, Person
 from hyperhealth.security._deid import (
     HHS_2000_RESTRICTED_ZIP3,
     RESTRICTED_ZIP3,
@@ -85,6 +85,13 @@ def _populate(store: Store, cohort: Cohort) -> dict[str, Any]:
                 q = replace(q, birth_date=date(as_of.year - 91 - i % 5, 3, 15),
                             sex_at_birth="female")
             w.upsert_person(q)
+        # an environmental reading and a free-text answer: categories never exported
+        t = cohort.start + timedelta(hours=3)
+        w.add_observations([
+            Observation(persons[5].id, "pm25", t, 12.5, "ug/m3", system=HH,
+                        category="environment", source="test"),
+            Observation(persons[5].id, "zz-diary", t, None, value_text="met Zelda at noon",
+                        category="social-history", source="test")])
     persons = sorted(store.persons(), key=lambda p: p.id)
     now = time.time_ns() // 1000
     day = 86_400_000_000
@@ -225,6 +232,8 @@ def test_no_safe_harbor_identifier_in_any_file(world: dict[str, Any]) -> None:
     assert not {"device", "source", "record_id", "display", "value_text"} & set(obs_cols)
     meds_cols = read_csv(out / "medications.csv")[0].keys()
     assert not {"dosage", "reason", "display"} & set(meds_cols)
+    assert "pm25" not in text and "zz-diary" not in text  # location and notes categories
+    assert world["result"].manifest["counts"]["observations_withheld_by_consent"] >= 2
 
 
 def test_no_real_date_of_a_person_is_released(world: dict[str, Any]) -> None:
