@@ -65,9 +65,10 @@ def populate(store: Store, persons: int, days: int, seed: int = 1) -> int:
         pk = pks[pid]
         hr = (62 + 10 * np.sin(np.arange(minutes) / 300) + rng.normal(0, 3, minutes)).round()
         steps = rng.poisson(8, minutes)
-        rows = [(pk, "8867-4", t0 + m * 60_000_000, "http://loinc.org", "bench",
-                 f"watch-{pid}", "", None, float(hr[m]), "/min", "", "", "Heart rate",
-                 "vital-signs", 0) for m in range(minutes)]
+        rows: list[tuple[Any, ...]] = [
+            (pk, "8867-4", t0 + m * 60_000_000, "http://loinc.org", "bench", f"watch-{pid}", "",
+             None, float(hr[m]), "/min", "", "", "Heart rate", "vital-signs", 0)
+            for m in range(minutes)]
         rows += [(pk, "55423-8", t0 + m * 60_000_000, "http://loinc.org", "bench",
                   f"watch-{pid}", "", t0 + (m + 1) * 60_000_000, float(steps[m]), "{steps}",
                   "", "", "Steps", "activity", 0) for m in range(minutes)]
