@@ -338,11 +338,13 @@ def research_export(
     if not plan.ok:
         tried = attempts(rows, qis, k=k)
         best = max(a.k for a in tried)
+        fewest = min(a.below_k for a in tried)
         raise ExportRefused(
             f"k-anonymity over {', '.join(qis)} reaches at most k={best} for "
-            f"{len(subjects)} consented persons; k={k} is required",
+            f"{len(subjects)} consented persons; k={k} is required (with suppression, at "
+            f"least {fewest} persons, {fewest / len(subjects):.0%}, would be left out)",
             hint="lower --k only if the release allows it, use fewer --qi columns, or allow "
-                 "suppression of small classes with --suppress",
+                 "suppression of small classes with --suppress and --max-suppressed",
             report={"k_required": k, "k_best": best, "quasi_identifiers": qis,
                     "attempts": [a.to_dict() for a in tried], "consent": consent})
 
