@@ -493,3 +493,20 @@ def test_cli_export_research(world: dict[str, Any], tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
     r = run(_app.app, [*base, str(tmp_path / "e"), "--key-file", str(tmp_path / "nokey")])
     assert r.exit_code == 2 and "nokey" in r.output
+    # no key given: the keyring's pseudonym key, the same one each time
+    from hyperhealth.config import Settings
+    from hyperhealth.security._deid import key_id
+    from hyperhealth.security._keys import load_keyring
+
+    ring = ["--data-dir", str(tmp_path / "dd"), *base]
+    env = {"HYPERHEALTH_RESEARCH_KEY": "", "HYPERHEALTH_MASTER_KEYS": "",
+           "HYPERHEALTH_KEY_FILE": ""}
+    r = run(_app.app, [*ring, str(tmp_path / "f"), "--suppress", "--max-suppressed", "0.2",
+                       "--json"], env=env)
+    settings = Settings.load(data_dir=tmp_path / "dd", database_url=store.url)
+    keyring = load_keyring(settings.key_file, embedded=settings.embedded, environ={})
+    if keyring is None:  # a server store without keys: the key must be given
+        assert r.exit_code == 2 and "no export key" in r.output
+    else:  # the embedded store made its key file
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["pseudonyms"]["key_id"] == key_id(keyring.pseudonym_key)

@@ -3,8 +3,9 @@
 Register with ``export_app.command("research")(research)``. Only persons with an active research
 consent (a grant to the team ``research`` for purpose ``research``) are exported; the command
 refuses (exit code 3, nothing written) when k-anonymity over the quasi-identifiers cannot be
-reached. The export key comes from ``--key-file`` or ``HYPERHEALTH_RESEARCH_KEY``, never from the
-command line (where shell history and process lists would keep it).
+reached. The export key comes from ``--key-file``, else ``HYPERHEALTH_RESEARCH_KEY``, else the
+keyring's pseudonym key (so exports of one installation share pseudonyms and date shifts); never
+from the command line, where shell history and process lists would keep it.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ def _cli() -> Any:
     return _app
 
 
-def read_key(key_file: Path | None, environ: dict[str, str] | None = None) -> bytes:
-    """The export key: a file's contents, else the environment variable. Text of hex digits
-    (as ``secrets.token_hex(32)`` prints) is read as hex; anything else as raw bytes.
+def read_key(key_file: Path | None, environ: dict[str, str] | None = None) -> bytes | None:
+    """The export key: a file's contents, else the environment variable, else None. Text of hex
+    digits (as ``secrets.token_hex(32)`` prints) is read as hex; anything else as raw bytes.
 
     >>> read_key(None, {"HYPERHEALTH_RESEARCH_KEY": "00ff" * 8}).hex()[:8]
     '00ff00ff'
@@ -51,9 +52,7 @@ def read_key(key_file: Path | None, environ: dict[str, str] | None = None) -> by
     elif env.get(KEY_ENV):
         raw = env[KEY_ENV].strip().encode()
     else:
-        raise InputError("no export key", field="--key-file",
-                         hint=f"pass --key-file PATH or set {KEY_ENV}; make a key with "
-                              "python -c \"import secrets; print(secrets.token_hex(32))\"")
+        return None
     try:
         text = raw.decode("ascii")
         if len(text) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in text):
@@ -98,8 +97,9 @@ def research(
     if dates not in ("shift", "year"):
         cli.fail(f"--dates {dates!r} is not 'shift' or 'year'", 2)
     try:
-        key = read_key(key_file)
+        given = read_key(key_file)
         with cli._store() as store:
+            key = given if given is not None else _keyring_key(store)
             res = research_export(
                 store, out_dir, key=key, k=k, quasi_identifiers=qi or PERSON_QIS,
                 suppress=suppress, max_suppressed=max_suppressed,
@@ -118,6 +118,19 @@ def research(
                        **res.manifest})
         return
     _print(cli.out, res)
+
+
+def _keyring_key(store: Any) -> bytes:
+    from hyperhealth.errors import InputError
+
+    ring = getattr(store, "keyring", None)
+    if ring is None:
+        raise InputError("no export key", field="--key-file",
+                         hint=f"pass --key-file PATH, set {KEY_ENV}, or use a store with a "
+                              "keyring; make a key with python -c \"import secrets; "
+                              "print(secrets.token_hex(32))\"")
+    key: bytes = ring.pseudonym_key
+    return key
 
 
 def _print(out: Any, res: Any) -> None:
