@@ -53,6 +53,10 @@ def import_units(units: Iterable[Unit], ctx: IngestContext) -> Iterator[Record]:
     pending: list[Unit] = []
     bundle = None
     for u in units:
+        if not isinstance(u.resource, dict):  # e.g. "resource": [..] in an entry, or an NDJSON line
+            ctx.reject(u.where, "resource", "the resource is not a JSON object",
+                       'give a FHIR resource, e.g. {"resourceType": "Observation", ...}')
+            continue
         if u.bundle is not bundle:  # a new bundle: its Patients before its other entries
             yield from _flush(pending, ctx)
             pending, bundle = [], u.bundle
