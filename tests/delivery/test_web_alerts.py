@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from hyperhealth.actions.alerts import AlertBook
 from hyperhealth.actions.levels import Level
 from hyperhealth.delivery.api._alerts import router
+from hyperhealth.security._identity import Identity
 from hyperhealth.store import Store
 from tests import signin
 from tests.conftest import services_required
@@ -93,9 +95,8 @@ def test_person_page_shows_alerts(client: TestClient, alerts: dict[str, int]) ->
     # buttons: acknowledge only on the open alert, resolve on both
     actions = [b["data-action"] for b in page.all("button") if "data-action" in b]
     assert actions == ["acknowledge", "resolve", "resolve"]
-    # the name field is labelled, and the page uses only our own scripts
-    labels = {lab["for"] for lab in page.all("label")}
-    assert "alert-actor" in labels
+    # actions are recorded under the signed-in user, and the page uses only our own scripts
+    assert f"recorded under your name ({signin.CLINICIAN})" in r.text
     assert "/static/alerts.js" in [s["src"] for s in page.all("script")]
     assert all((s["src"] or "").startswith("/static/") for s in page.all("script"))
 
@@ -174,26 +175,32 @@ def test_buttons_in_a_browser(server: str, sqlite_store: Store, alerts: dict[str
             page = browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # signed out, the page sends the browser to the sign-in form and back
             page.goto(f"{server}/persons/{PID}")
+            sync_api.expect(page).to_have_url(f"{server}/login?next=/persons/{PID}")
+            signin.ensure_accounts(sqlite_store)
+            signin.grant_everyone(sqlite_store)
+            secret = Identity(sqlite_store).totp_secret(signin.CLINICIAN)
+            page.fill("#username", signin.CLINICIAN)
+            page.fill("#password", signin.PASSWORD)
+            page.fill("#totp", pyotp.TOTP(secret).now())
+            page.get_by_role("button", name="Sign in").click()
+            sync_api.expect(page).to_have_url(f"{server}/persons/{PID}")
+            page.wait_for_load_state("load")  # the deferred scripts have attached their handlers
             urgent = page.locator(f'li[data-alert-id="{alerts["urgent"]}"]')
-            # without a name nothing is sent
-            urgent.get_by_role("button", name="Acknowledge").click()
-            sync_api.expect(page.locator("#alert-status")).to_contain_text("Enter your name")
-            assert book.get(alerts["urgent"]).status == "open"
-            page.fill("#alert-actor", "dr-browser")
             urgent.get_by_role("button", name="Acknowledge").click()
             sync_api.expect(urgent.locator(".alert-state")).to_have_text(
-                "acknowledged by dr-browser")
+                f"acknowledged by {signin.CLINICIAN}")
             sync_api.expect(urgent.get_by_role("button", name="Acknowledge")).to_have_count(0)
             a = book.get(alerts["urgent"])
-            assert (a.status, a.acknowledged_by) == ("acknowledged", "dr-browser")
+            assert (a.status, a.acknowledged_by) == ("acknowledged", signin.CLINICIAN)
             # resolve the other one; its buttons go away
             warn = page.locator(f'li[data-alert-id="{alerts["warn"]}"]')
             warn.get_by_role("button", name="Resolve").click()
             sync_api.expect(warn.locator("button")).to_have_count(0)
             sync_api.expect(warn.locator(".alert-state")).to_contain_text("resolved")
             assert book.get(alerts["warn"]).status == "resolved"
-            assert [e["actor"] for e in book.history(alerts["warn"])][-1] == "dr-browser"
+            assert [e["actor"] for e in book.history(alerts["warn"])][-1] == signin.CLINICIAN
             assert errors == []
         finally:
             browser.close()

@@ -95,7 +95,6 @@ class LiveServer:
             self._server.should_exit = True
             self._thread.join(30)
             assert not self._thread.is_alive(), "the server did not stop"
-        os.environ.pop(TOKEN_ENV, None)
         if self.engine is not None:
             self.engine.detach()
         self._server = self._thread = self.engine = None

@@ -123,8 +123,11 @@ def current_actor(request: Request) -> Actor:
     return identity.authenticate(token)
 
 
-async def enforce(request: Request) -> Access:
-    """The app-wide dependency: authenticate, check the route's rule and consent, audit."""
+def enforce(request: Request) -> Access:
+    """The app-wide dependency: authenticate, check the route's rule and consent, audit.
+
+    Synchronous on purpose: FastAPI runs it in the thread pool, so its database work never
+    blocks the event loop."""
     route = request.scope.get("route")
     r = rule_of(getattr(route, "endpoint", None))
     if r is None:

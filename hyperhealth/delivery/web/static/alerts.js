@@ -1,24 +1,14 @@
-// Acknowledge and resolve buttons of the person page's alerts: POST to the alerts API and
-// update the alert in place. The name typed in "Your name" is sent as `by`.
+// Acknowledge and resolve buttons of the person page's alerts: POST to the alerts API (signed in
+// by the session cookie; the server records the signed-in user) and update the alert in place.
 "use strict";
 (function () {
   const list = document.querySelector("ol.alerts");
   if (!list) return;
-  const actor = document.getElementById("alert-actor");
   const status = document.getElementById("alert-status");
-  const KEY = "hyperhealth.alert-actor";
-  try { actor.value = sessionStorage.getItem(KEY) || ""; } catch (e) { /* storage off */ }
 
   function say(text) { status.textContent = text; }
 
   async function act(item, action, button) {
-    const by = actor.value.trim();
-    if (!by) {
-      say("Enter your name first; it is recorded with the " + action + ".");
-      actor.focus();
-      return;
-    }
-    try { sessionStorage.setItem(KEY, by); } catch (e) { /* storage off */ }
     const id = item.dataset.alertId;
     const title = item.querySelector("h3").textContent;
     button.disabled = true;
@@ -26,7 +16,7 @@
       const r = await fetch("/api/alerts/" + encodeURIComponent(id) + "/" + action, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ by: by, note: "" }),
+        body: JSON.stringify({ note: "" }),
       });
       const body = await r.json();
       if (!r.ok) throw new Error((body.what || r.statusText) + (body.fix ? " — " + body.fix : ""));
