@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,8 +32,9 @@ from urllib.parse import unquote
 import hypothesis.strategies as st
 import pytest
 import schemathesis
+import sqlalchemy as sa
 from fastapi import FastAPI
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 from schemathesis.checks import not_a_server_error
 
 from hyperhealth.engine import Engine
@@ -43,6 +45,7 @@ from hyperhealth.security._model import Role
 from hyperhealth.store import Store
 from hyperhealth.synth import generate_cohort
 from hyperhealth.synth._pgx_genotype import write_diplotype_vcf
+from tests.conftest import PG_ADMIN_URL, need_service
 from tests.signin import (
     ADMIN,
     ADMIN_PATHS,
@@ -95,20 +98,37 @@ class World:
     equations: list[str]
     codes: list[str]
     identifiers: list[str]
+    backend: str = "sqlite"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    store = Store(f"sqlite:///{folder / 'hh.sqlite'}")
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
+                                                                marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The same fuzz on both backends: PostgreSQL refuses values SQLite takes (NUL, bigint)."""
+    folder = tmp_path_factory.mktemp(f"fuzz-{request.param}")
+    admin, name = None, ""
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{folder / 'hh.sqlite'}")
+    else:
+        need_service("PostgreSQL", "127.0.0.1", 5432)
+        name = f"hh_test_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        store = Store(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
     try:
-        w = _populate(store, folder)
+        w = replace(_populate(store, folder), backend=request.param)
         POOLS.update(persons=w.persons, alerts=w.alerts, grants=w.grants, sessions=w.sessions,
                      equations=w.equations, codes=w.codes)
         yield w
     finally:
         POOLS.clear()
         store.close()
+        if admin is not None:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
 
 
 def _populate(store: Store, folder: Path) -> World:
@@ -298,7 +318,33 @@ def problems(world: World, status: int, body: str, sent: str, path: str) -> list
     return found
 
 
+#: server bugs the fuzz found in files this test may not change; each is reported, has a
+#: regression test below (xfail, strict: it fails once fixed, then delete the entry here and
+#: the mark there), and is kept out of the fuzz meanwhile so the fuzz can look for others
+def known_bug(case: Any, backend: str) -> str | None:
+    params = case.path_parameters or {}
+    alert_id = str(params.get("alert_id", ""))
+    if alert_id.isdigit() and int(alert_id) >= 2**63:
+        return "alert id beyond 64 bits: _guard._alert_person queries the store with it"
+    if len(str(params.get("person_id", ""))) > 64:
+        return "person id over 64 characters: _guard.enforce's audit entry refuses it"
+    if backend == "postgres" and _has_nul([params, case.query, case.body]):
+        return "NUL character: PostgreSQL text refuses it (break-glass reason, consents, ...)"
+    return None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def exercise(case: Any, world: World, who: str) -> None:
+    assume(known_bug(case, world.backend) is None)
     grant_everyone(world.store)  # the fuzz may revoke the team's grants; keep the routes open
     token = world.tokens[who]
     if case.operation.path == "/api/auth/logout":  # would end the login the other cases use
@@ -349,3 +395,48 @@ def test_every_operation_is_fuzzed_once() -> None:
     chosen = sorted(labels(AS_CLINICIAN) + labels(EXPORTS) + labels(AS_ADMIN))
     assert chosen == everything
     assert len(everything) >= 40, "fewer operations than the API had when this test was written"
+
+
+# -- the fuzz's findings, as plain regression tests ---------------------------------------------
+ALERT_OVERFLOW = "/api/alerts/9223372036854775808"
+LONG_PERSON = "/api/persons/" + "p" * 65
+FINDINGS = [
+    # fixed in hyperhealth/ingest/fhir.py (an entry's resource that is not an object)
+    pytest.param(ADMIN, "POST", "/api/ingest/fhir", {"resourceType": "Bundle", "type": "collection",
+                 "entry": [{"resource": [None]}]}, None, id="fhir-entry-not-object"),
+    # fixed in hyperhealth/delivery/api/_sharing.py (row ids bounded to 64 bits)
+    pytest.param(ADMIN, "DELETE", "/api/persons/{first}/consents/9223372036854775808", None,
+                 None, id="grant-id-overflow"),
+    pytest.param(ADMIN, "POST", "/api/break-glass/9223372036854775808/review", {"note": "n"},
+                 None, id="session-id-overflow"),
+    pytest.param(CLINICIAN, "GET", ALERT_OVERFLOW, None, "_guard.py", id="alert-id-overflow"),
+    pytest.param(CLINICIAN, "POST", ALERT_OVERFLOW + "/annotate", {"note": "n"}, "_guard.py",
+                 id="alert-id-overflow-write"),
+    pytest.param(CLINICIAN, "GET", LONG_PERSON, None, "_guard.py", id="long-person-id-denied"),
+    pytest.param(ADMIN, "GET", LONG_PERSON + "/consents", None, "_guard.py",
+                 id="long-person-id-admin"),
+    pytest.param(CLINICIAN, "POST", "/api/persons/{first}/break-glass",
+                 {"reason": "unconscious in ED\x00", "minutes": 5}, "postgres",
+                 id="nul-in-text-postgres"),
+    pytest.param(ADMIN, "GET", "/api/persons/p%00q/consents", None, "postgres",
+                 id="nul-in-person-id-postgres"),
+]
+
+
+@pytest.mark.parametrize(("who", "method", "path", "body", "open_in"), FINDINGS)
+def test_fuzz_finding(request: pytest.FixtureRequest, world: World, who: str, method: str,
+                      path: str, body: Any, open_in: str | None) -> None:
+    """Each answers below 500, without traceback or identifiers. ``open_in``: not fixed yet
+    (reported to the owner of that file / backend), so expected to fail until it is."""
+    if open_in == "_guard.py" or (open_in == "postgres" and world.backend == "postgres"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"open bug ({open_in}), "
+                                              "reported; drop this mark when it is fixed"))
+    from fastapi.testclient import TestClient
+
+    client = TestClient(world.app, raise_server_exceptions=False)
+    url = path.format(first=world.persons[0])
+    response = client.request(method, url, json=body,
+                              headers={"Authorization": f"Bearer {world.tokens[who]}"})
+    assert response.status_code < 500, f"{method} {url}: {response.status_code} " \
+        f"{response.text[:300]}"
+    assert not problems(world, response.status_code, response.text, url, path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from hyperhealth.delivery.api._deps import StoreDep
@@ -18,6 +18,9 @@ from hyperhealth.security._identity import Identity
 from hyperhealth.security._model import Category, Purpose, Role
 
 router = APIRouter(prefix="/api", tags=["sharing"])
+
+#: row ids are 64-bit integers in both stores; a larger id would fail in the driver (500)
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 
@@ -82,7 +85,7 @@ def add_grant(person_id: str, body: GrantIn, store: StoreDep,
 @router.delete("/persons/{person_id}/consents/{grant_id}", responses=responses(401, 403, 404),
                summary="Revoke access")
 @rule(Rule("manage", write=True))
-def revoke_grant(person_id: str, grant_id: int, store: StoreDep,
+def revoke_grant(person_id: str, grant_id: RowId, store: StoreDep,
                  access: AccessDep) -> dict[str, Any]:
     """Ends the grant now; the grantee's next request is refused."""
     return ConsentBook(store).revoke(person_id, grant_id, by=access.user).to_dict()
@@ -118,7 +121,7 @@ def pending_reviews(store: StoreDep, access: AccessDep) -> list[dict[str, Any]]:
 @router.post("/break-glass/{session_id}/review", responses=responses(401, 403, 404, 422),
              summary="Review a break-glass session")
 @rule(Rule("admin", write=True))
-def review(session_id: int, body: ReviewIn, store: StoreDep,
+def review(session_id: RowId, body: ReviewIn, store: StoreDep,
            access: AccessDep) -> dict[str, Any]:
     return ConsentBook(store).review(session_id, by=access.user, note=body.note).to_dict()
 
