@@ -92,7 +92,7 @@ class SignedIn(TestClient):
             self._tokens[username] = login(self.store, username)
         return self._tokens[username]
 
-    def request(self, method: str, url: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str, url: Any, **kw: Any) -> Any:
         headers = dict(kw.pop("headers", None) or {})
         if not any(k.lower() == "authorization" for k in headers):
             path = urlparse(str(url)).path

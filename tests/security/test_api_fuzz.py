@@ -34,7 +34,7 @@ import pytest
 import schemathesis
 import sqlalchemy as sa
 from fastapi import FastAPI
-from hypothesis import HealthCheck, assume, settings
+from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from hyperhealth.engine import Engine
@@ -318,33 +318,7 @@ def problems(world: World, status: int, body: str, sent: str, path: str) -> list
     return found
 
 
-#: server bugs the fuzz found in files this test may not change; each is reported, has a
-#: regression test below (xfail, strict: it fails once fixed, then delete the entry here and
-#: the mark there), and is kept out of the fuzz meanwhile so the fuzz can look for others
-def known_bug(case: Any, backend: str) -> str | None:
-    params = case.path_parameters or {}
-    alert_id = str(params.get("alert_id", ""))
-    if alert_id.isdigit() and int(alert_id) >= 2**63:
-        return "alert id beyond 64 bits: _guard._alert_person queries the store with it"
-    if len(str(params.get("person_id", ""))) > 64:
-        return "person id over 64 characters: _guard.enforce's audit entry refuses it"
-    if backend == "postgres" and _has_nul([params, case.query, case.body]):
-        return "NUL character: PostgreSQL text refuses it (break-glass reason, consents, ...)"
-    return None
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 def exercise(case: Any, world: World, who: str) -> None:
-    assume(known_bug(case, world.backend) is None)
     grant_everyone(world.store)  # the fuzz may revoke the team's grants; keep the routes open
     token = world.tokens[who]
     if case.operation.path == "/api/auth/logout":  # would end the login the other cases use
@@ -409,16 +383,16 @@ FINDINGS = [
                  None, id="grant-id-overflow"),
     pytest.param(ADMIN, "POST", "/api/break-glass/9223372036854775808/review", {"note": "n"},
                  None, id="session-id-overflow"),
-    pytest.param(CLINICIAN, "GET", ALERT_OVERFLOW, None, "_guard.py", id="alert-id-overflow"),
-    pytest.param(CLINICIAN, "POST", ALERT_OVERFLOW + "/annotate", {"note": "n"}, "_guard.py",
+    pytest.param(CLINICIAN, "GET", ALERT_OVERFLOW, None, None, id="alert-id-overflow"),
+    pytest.param(CLINICIAN, "POST", ALERT_OVERFLOW + "/annotate", {"note": "n"}, None,
                  id="alert-id-overflow-write"),
-    pytest.param(CLINICIAN, "GET", LONG_PERSON, None, "_guard.py", id="long-person-id-denied"),
-    pytest.param(ADMIN, "GET", LONG_PERSON + "/consents", None, "_guard.py",
+    pytest.param(CLINICIAN, "GET", LONG_PERSON, None, None, id="long-person-id-denied"),
+    pytest.param(ADMIN, "GET", LONG_PERSON + "/consents", None, None,
                  id="long-person-id-admin"),
     pytest.param(CLINICIAN, "POST", "/api/persons/{first}/break-glass",
-                 {"reason": "unconscious in ED\x00", "minutes": 5}, "postgres",
+                 {"reason": "unconscious in ED\x00", "minutes": 5}, None,
                  id="nul-in-text-postgres"),
-    pytest.param(ADMIN, "GET", "/api/persons/p%00q/consents", None, "postgres",
+    pytest.param(ADMIN, "GET", "/api/persons/p%00q/consents", None, None,
                  id="nul-in-person-id-postgres"),
 ]
 
@@ -426,11 +400,10 @@ FINDINGS = [
 @pytest.mark.parametrize(("who", "method", "path", "body", "open_in"), FINDINGS)
 def test_fuzz_finding(request: pytest.FixtureRequest, world: World, who: str, method: str,
                       path: str, body: Any, open_in: str | None) -> None:
-    """Each answers below 500, without traceback or identifiers. ``open_in``: not fixed yet
-    (reported to the owner of that file / backend), so expected to fail until it is."""
-    if open_in == "_guard.py" or (open_in == "postgres" and world.backend == "postgres"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"open bug ({open_in}), "
-                                              "reported; drop this mark when it is fixed"))
+    """Each answers below 500, without traceback or identifiers (all found by the fuzz and
+    fixed; ``open_in`` would mark one not fixed yet as a strict xfail)."""
+    if open_in is not None and (open_in != "postgres" or world.backend == "postgres"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"open bug ({open_in})"))
     from fastapi.testclient import TestClient
 
     client = TestClient(world.app, raise_server_exceptions=False)

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+import sqlalchemy.exc as sa_exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -155,6 +156,18 @@ def install_error_handlers(app: FastAPI) -> None:
             status=422, title="Invalid input", what=exc.message,
             where=where or request.url.path,
             fix=exc.hint or "correct the input and send it again"))
+
+    @app.exception_handler(sa_exc.DataError)
+    async def _bad_value(request: Request, exc: sa_exc.DataError) -> JSONResponse:
+        # the database refused a value the checks let through (a NUL character in text on
+        # PostgreSQL, a number out of range): the client's input, not a server fault
+        log.warning("database refused a value on %s: %s", request.url.path,
+                    type(exc.orig).__name__)
+        return problem_response(Problem(
+            status=422, title="Invalid input",
+            what="a value in the request cannot be stored (for example a NUL character or a "
+                 "number out of range)", where=request.url.path,
+            fix="remove control characters and keep numbers within 64 bits"))
 
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> JSONResponse:

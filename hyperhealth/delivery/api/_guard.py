@@ -24,6 +24,7 @@ Kind = Literal["public", "user", "person", "alert", "manage", "admin", "device",
 F = TypeVar("F", bound=Callable[..., Any])
 
 SESSION_COOKIE = "hh_session"
+_PERSON_ID_MAX = 64  # persons.id is String(64)
 _ACTION = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 ATTRIBUTE = "__hh_rule__"
 
@@ -135,6 +136,12 @@ def enforce(request: Request) -> Access:
                        where=request.url.path, fix="report it: every route must declare one")
     if r.kind == "public":
         return Access(actor=None)
+    person = request.path_params.get("person_id")
+    if person is not None and len(str(person)) > _PERSON_ID_MAX:
+        raise ApiError(422, "Invalid request",
+                       f"person_id is {len(str(person))} characters; ids have at most "
+                       f"{_PERSON_ID_MAX}", where="path parameter person_id",
+                       fix="GET /api/persons lists the ids you may use")
     actor = current_actor(request)
     request.state.actor = actor
     try:
@@ -199,6 +206,9 @@ def _alert_person(request: Request, alert_id: Any) -> str:
     if not str(alert_id).isdigit():
         raise ApiError(422, "Invalid request", f"alert_id={alert_id!r} is not a number",
                        where="path parameter alert_id", fix="use the id of an alert")
+    if int(alert_id) >= 2**63:  # beyond any stored id (64-bit keys): unknown, like the rest
+        raise AccessDenied("no access to this alert",
+                           hint="check the id; GET /api/alerts lists the alerts you may see")
     try:
         return AlertBook(request.app.state.store).get(int(alert_id)).person_id
     except NotFound:
