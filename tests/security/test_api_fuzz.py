@@ -392,6 +392,10 @@ FINDINGS = [
     pytest.param(CLINICIAN, "POST", "/api/persons/{first}/break-glass",
                  {"reason": "unconscious in ED\x00", "minutes": 5}, None,
                  id="nul-in-text-postgres"),
+    # the store's error carried the SQL and its parameters into a 503 body
+    pytest.param(ADMIN, "POST", "/api/ingest/device", [{
+        "schema": "hyperhealth.device/1", "message_id": "m-1", "device": {"id": "\x00d"},
+        "readings": []}], None, id="nul-device-id"),
     pytest.param(ADMIN, "GET", "/api/persons/p%00q/consents", None, None,
                  id="nul-in-person-id-postgres"),
 ]

@@ -171,9 +171,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> JSONResponse:
+        # the details (SQL, parameters) go to the server log only: they can hold personal data
         log.error("store error on %s: %s", request.url.path, exc)
+        if isinstance(exc.__cause__, sa_exc.DataError):
+            return await _bad_value(request, exc.__cause__)
         return problem_response(Problem(
-            status=503, title="Store unavailable", what=str(exc), where="the store",
+            status=503, title="Store unavailable",
+            what="the store could not complete the request; nothing of it was stored",
+            where="the store",
             fix="check that the database is running and reachable, then retry"))
 
     @app.exception_handler(StarletteHTTPException)
