@@ -27,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from hyperhealth.errors import AuthenticationError, InputError, NotFound
+from hyperhealth.security._consent import _person_pk as find_person_pk
 from hyperhealth.security._model import SECOND_FACTOR_ROLES, Actor, Role
 from hyperhealth.store import Store
 from hyperhealth.store import _schema as t
@@ -405,7 +406,7 @@ def _user_disabled(conn: sa.Connection, user_pk: int) -> bool:
 
 
 def _person_pk(conn: sa.Connection, person_id: str) -> int:
-    pk = conn.execute(sa.select(t.persons.c.pk).where(t.persons.c.id == person_id)).scalar()
+    pk = find_person_pk(conn, person_id)
     if pk is None:
         raise NotFound(f"no person with id {person_id!r}")
     return int(pk)
