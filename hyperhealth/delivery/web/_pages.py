@@ -39,7 +39,8 @@ def plotly_js_path() -> Path:
 def _templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     return Jinja2Templates(env=env)
 
 
