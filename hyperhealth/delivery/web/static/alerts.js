@@ -1,46 +1,91 @@
-// Acknowledge and resolve buttons of the person page's alerts: POST to the alerts API (signed in
-// by the session cookie; the server records the signed-in user) and update the alert in place.
+// Alert actions of the person page: acknowledge, resolve, annotate, and pausing notifications.
+// Each POSTs to the alerts API (signed in by the session cookie; the server records who acted)
+// and updates the page in place.
 "use strict";
 (function () {
-  const list = document.querySelector("ol.alerts");
-  if (!list) return;
+  const T = window.hhT || ((s, p) => (p ? s.replace(/%\((\w+)\)s/g, (_, k) => p[k]) : s));
   const status = document.getElementById("alert-status");
+  function say(text) { if (status) status.textContent = text; }
 
-  function say(text) { status.textContent = text; }
+  async function post(url, body) {
+    const r = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = await r.json();
+    if (!r.ok) throw new Error((answer.what || r.statusText) + (answer.fix ? " — " + answer.fix : ""));
+    return answer;
+  }
+
+  const STATUS = { open: T("open"), acknowledged: T("acknowledged"), resolved: T("resolved") };
+
+  function show(item, alert) {
+    item.dataset.status = alert.status;
+    const state = item.querySelector(".alert-state");
+    state.textContent = (STATUS[alert.status] || alert.status) +
+      (alert.acknowledged_by ? " — " + alert.acknowledged_by : "");
+    item.querySelectorAll("button[data-action]").forEach((b) => {
+      const a = b.dataset.action;
+      const stays = alert.status !== "resolved" && (a === "resolve" || a === "annotate");
+      if (!stays) b.remove();
+    });
+  }
 
   async function act(item, action, button) {
     const id = item.dataset.alertId;
     const title = item.querySelector("h3").textContent;
     button.disabled = true;
     try {
-      const r = await fetch("/api/alerts/" + encodeURIComponent(id) + "/" + action, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ note: "" }),
-      });
-      const body = await r.json();
-      if (!r.ok) throw new Error((body.what || r.statusText) + (body.fix ? " — " + body.fix : ""));
-      show(item, body);
-      say("“" + title + "”: " + body.status + ".");
+      const alert = await post("/api/alerts/" + encodeURIComponent(id) + "/" + action, { note: "" });
+      show(item, alert);
+      say(T("“%(title)s”: %(status)s.", { title: title, status: STATUS[alert.status] || alert.status }));
     } catch (err) {
       button.disabled = false;
-      say("Could not " + action + " “" + title + "”: " + err.message);
+      say(T("Could not change “%(title)s”: %(error)s", { title: title, error: err.message }));
     }
   }
 
-  function show(item, alert) {
-    item.dataset.status = alert.status;
-    const state = item.querySelector(".alert-state");
-    state.textContent = alert.status + (alert.acknowledged_by ? " by " + alert.acknowledged_by : "");
-    item.querySelectorAll("button[data-action]").forEach((b) => {
-      const stays = alert.status !== "resolved" && b.dataset.action === "resolve";
-      if (!stays) b.remove();
-    });
-  }
-
-  list.addEventListener("click", (ev) => {
-    const button = ev.target.closest("button[data-action]");
+  document.addEventListener("click", (ev) => {
+    const button = ev.target.closest("li[data-alert-id] button[data-action]");
     if (!button) return;
-    act(button.closest("li[data-alert-id]"), button.dataset.action, button);
+    const item = button.closest("li[data-alert-id]");
+    if (button.dataset.action === "annotate") {
+      const form = item.querySelector("form.note");
+      form.hidden = !form.hidden;
+      button.setAttribute("aria-expanded", String(!form.hidden));
+      if (!form.hidden) form.querySelector("textarea").focus();
+      return;
+    }
+    act(item, button.dataset.action, button);
+  });
+
+  document.addEventListener("submit", async (ev) => {
+    const form = ev.target;
+    if (form.matches("li[data-alert-id] form.note")) {
+      ev.preventDefault();
+      const item = form.closest("li[data-alert-id]");
+      const note = form.querySelector("textarea").value.trim();
+      if (!note) return;
+      try {
+        await post("/api/alerts/" + encodeURIComponent(item.dataset.alertId) + "/annotate", { note: note });
+        form.reset();
+        form.hidden = true;
+        say(T("Note saved."));
+      } catch (err) {
+        say(T("The note was not saved: %(error)s", { error: err.message }));
+      }
+    } else if (form.id === "snooze-form") {
+      ev.preventDefault();
+      const level = form.elements.level.value;
+      const minutes = Number(form.elements.minutes.value);
+      try {
+        const out = await post("/api/persons/" + encodeURIComponent(form.dataset.personId) + "/snooze",
+                               { level: level, minutes: minutes });
+        say(T("Notifications paused until %(until)s.", { until: new Date(out.until).toLocaleString() }));
+      } catch (err) {
+        say(T("Notifications were not paused: %(error)s", { error: err.message }));
+      }
+    }
   });
 })();

@@ -13,6 +13,8 @@
   const COLORS = ["#1f5fae", "#b3391f", "#2b7a3d", "#7a3f9d", "#8a6100", "#0f6e77"];
   let streams = [];
   let lastT = null;
+  let firstT = null;
+  const T = window.hhT || ((s, p) => (p ? s.replace(/%\((\w+)\)s/g, (_, k) => p[k]) : s));
   let pending = 0;
 
   function say(text) { status.textContent = text; }
@@ -58,7 +60,7 @@
 
   async function draw(start, end) {
     const token = ++pending;
-    say("Loading…");
+    say(T("Loading…"));
     const q = new URLSearchParams({ max_points: String(maxPoints()) });
     if (start) q.set("start", start.toISOString());
     if (end) q.set("end", end.toISOString());
@@ -80,7 +82,7 @@
               subplots: rows.map((_, i) => ["x" + (i === 0 ? "y" : "y" + (i + 1))]) },
       height: Math.max(260, 170 * rows.length), margin: { l: 60, r: 20, t: 10, b: 40 },
       showlegend: false, hovermode: "x unified", font: { size: 12, color: "#1b1b1b" },
-      xaxis: { type: "date", title: { text: "time (UTC)" } },
+      xaxis: { type: "date", title: { text: T("time (UTC)") } },
     };
     let points = 0;
     let bucketed = false;
@@ -98,9 +100,34 @@
       });
     });
     if (start && end) layout.xaxis.range = [start.getTime(), end.getTime()];
+    layout.shapes = eventShapes(start, end);
     await Plotly.react(chart, data, layout, { responsive: true, displaylogo: false });
-    say(points.toLocaleString() + " points in " + rows.length + " charts" +
-        (bucketed ? " (dense streams shown as bucket means with min–max bands)" : "") + ".");
+    say(T("%(points)s points in %(charts)s charts.", { points: points.toLocaleString(), charts: rows.length }) +
+        (bucketed ? " " + T("Dense streams are shown as bucket means with min–max bands.") : ""));
+  }
+
+  // alerts as thin vertical lines over every chart, medications as bars along the top edge
+  const EVENTS = JSON.parse((document.getElementById("timeline-events") || {}).textContent || "{}");
+  const LEVEL_COLOR = { urgent: "#a4161a", warn: "#b35c00", info: "#0b4fb3" };
+  function eventShapes(start, end) {
+    const shapes = [];
+    (EVENTS.alerts || []).forEach((a) => {
+      const t = Date.parse(a.t);
+      if ((start && t < start.getTime()) || (end && t > end.getTime())) return;
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: t, x1: t, y0: 0, y1: 1,
+                    line: { color: LEVEL_COLOR[a.level] || "#4a4a4a", width: 1, dash: "dot" } });
+    });
+    (EVENTS.medications || []).forEach((m, i) => {
+      const lo = start ? start.getTime() : firstT.getTime();
+      const hi = end ? end.getTime() : lastT.getTime();
+      const t0 = Math.max(lo, m.start ? Date.parse(m.start) : lo);
+      const t1 = Math.min(hi, m.end ? Date.parse(m.end) : hi);
+      if (t1 <= t0) return;
+      const y = 1.0 - 0.012 * (i % 4);
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: t0, x1: t1, y0: y, y1: y,
+                    line: { color: "#2b7a3d", width: 4 } });
+    });
+    return shapes;
   }
 
   function shorten(text) { return text.length > 28 ? text.slice(0, 26) + "…" : text; }
@@ -119,18 +146,19 @@
     return typeof v === "number" ? new Date(v) : new Date(v.replace(" ", "T") + "Z");
   }
 
-  function fail(err) { say("The chart could not be loaded: " + err.message); }
+  function fail(err) { say(T("The chart could not be loaded: %(error)s", { error: err.message })); }
   function redraw() { const [s, e] = windowFor(range.value); draw(s, e).catch(fail); }
 
   async function start() {
-    if (typeof Plotly === "undefined") { say("The chart library did not load."); return; }
+    if (typeof Plotly === "undefined") { say(T("The chart library did not load.")); return; }
     const all = await getJSON(api + "/streams");
     // keep the streams with numeric values (coded answers such as smoking status have none)
     const probes = await Promise.all(all.map((s) =>
       getJSON(api + "/observations?max_points=1&code=" + encodeURIComponent(s.code))));
     streams = all.filter((s, i) => probes[i].readings > 0);
-    if (!streams.length) { say("No measurements to chart."); return; }
+    if (!streams.length) { say(T("No measurements to chart.")); return; }
     lastT = new Date(Math.max(...streams.map((s) => Date.parse(s.last))));
+    firstT = new Date(Math.min(...streams.map((s) => Date.parse(s.first))));
     await draw(...windowFor(range.value));
     chart.on("plotly_relayout", onRelayout);
     range.addEventListener("change", redraw);
