@@ -347,6 +347,17 @@ def demo(
             run_server(store, "127.0.0.1", port, as_json=as_json, console=out)
 
 
+@app.command("demo-code")
+def demo_code(
+    username: Annotated[str, typer.Argument(help="a demo staff account, e.g. dr.demo")],
+) -> None:
+    """Print the current one-time sign-in code of a demo account (demo accounts only)."""
+    from hyperhealth.delivery.cli._demo_accounts import demo_code as current_code
+
+    code, left = current_code(_state.settings.data_dir, username)
+    out.print(f"{code}  (valid for {left} more seconds)")
+
+
 def _subcommands() -> None:
     from hyperhealth.delivery.cli._audit_cmd import audit, explain, train
     from hyperhealth.delivery.cli._audit_log import app as audit_log_app

@@ -38,6 +38,15 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
 
     cohort: Any = None
 
+    def featured() -> str:
+        """The demo patient: the first person wearing a glucose sensor, so their dashboard shows
+        every card (CGM time in range as well as vitals, sleep, activity and the environment)."""
+        from hyperhealth.model.codes import CGM_GLUCOSE
+
+        ids = [p.id for p in store.persons()]
+        return next((pid for pid in ids if any(s.code == CGM_GLUCOSE for s in store.streams(pid))),
+                    ids[0])
+
     def generate() -> dict[str, Any]:
         nonlocal cohort
         cohort = generate_cohort(persons=persons, days=days, seed=seed)
@@ -75,7 +84,7 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
         from hyperhealth.model.time import to_us
         from hyperhealth.synth._pgx_genotype import write_diplotype_vcf
 
-        pid = store.persons()[0].id
+        pid = featured()
         vcf = settings.data_dir / "synth" / f"{pid}_pgx.vcf"
         write_diplotype_vcf(vcf, {"CYP2C19": ("*2", "*2")}, sample=pid)
         ingest_paths(store, [vcf], IngestOptions(person=pid))
@@ -114,7 +123,7 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
 
         folder = settings.data_dir / "exports"
         folder.mkdir(parents=True, exist_ok=True)
-        first = store.persons()[0].id
+        first = featured()
         bundle = export_bundle(store, first)
         path = folder / f"{first}.fhir.json"
         path.write_bytes(orjson.dumps(bundle))
@@ -130,7 +139,7 @@ def run_demo(store: Store, settings: Settings, *, persons: int, days: int, seed:
     def accounts() -> dict[str, Any]:
         from hyperhealth.delivery.cli._demo_accounts import create_demo_accounts
 
-        made = create_demo_accounts(store, settings.data_dir)
+        made = create_demo_accounts(store, settings.data_dir, patient=featured())
         summary["accounts"] = made["accounts"]
         return {"accounts": len(made["accounts"]), "file": made["file"]}
 
@@ -146,7 +155,8 @@ def _print_accounts(console: Console, rows: list[dict[str, Any]]) -> None:
     for col in ("username", "role", "password", "one-time codes"):
         t.add_column(col)
     for r in rows:
-        totp = f"authenticator secret {r['totp_secret']}" if r.get("totp_secret") else "—"
+        totp = (f"authenticator secret {r['totp_secret']}, or run: hyperhealth demo-code "
+                f"{r['username']}" if r.get("totp_secret") else "—")
         t.add_row(r["username"], r["role"], r["password"], totp)
     console.print(t)
 

@@ -26,8 +26,11 @@ FILE = "demo-accounts.json"
 SHARED = sorted(set(Category) - {Category.IDENTITY, Category.LOCATION, Category.NOTES})
 
 
-def create_demo_accounts(store: Store, data_dir: Path) -> dict[str, Any]:
-    """Create the demo accounts (once) and the consents; return what to show the user."""
+def create_demo_accounts(store: Store, data_dir: Path, *, patient: str | None = None
+                         ) -> dict[str, Any]:
+    """Create the demo accounts (once) and the consents; return what to show the user.
+
+    ``patient`` is the person the patient account signs in as (default: the first)."""
     path = data_dir / FILE
     if path.exists():
         return {"accounts": orjson.loads(path.read_bytes()), "file": str(path), "new": False}
@@ -46,10 +49,11 @@ def create_demo_accounts(store: Store, data_dir: Path) -> dict[str, Any]:
         accounts.append({"username": username, "role": role.value, "password": password,
                          "person_id": person_id, "totp_secret": identity.totp_secret(username)})
 
-    add("demo.patient", Role.PATIENT, persons[0])
+    patient = patient or persons[0]
+    add("demo.patient", Role.PATIENT, patient)
     add("dr.demo", Role.CLINICIAN, teams=(TEAM,))
     add("demo.admin", Role.ADMIN)
-    patient_of = {pid: Identity(store).user("demo.patient").actor() if pid == persons[0]
+    patient_of = {pid: Identity(store).user("demo.patient").actor() if pid == patient
                   else None for pid in persons}
     admin = identity.user("demo.admin").actor()
     for pid in persons:
@@ -62,3 +66,27 @@ def create_demo_accounts(store: Store, data_dir: Path) -> dict[str, Any]:
     with os.fdopen(fd, "wb") as f:
         f.write(orjson.dumps(accounts, option=orjson.OPT_INDENT_2))
     return {"accounts": accounts, "file": str(path), "new": True}
+
+
+def demo_code(data_dir: Path, username: str) -> tuple[str, int]:
+    """The current one-time code of a demo account and the seconds it stays valid.
+
+    Only for the accounts ``hyperhealth demo`` made (their secrets are in its 0600 file); real
+    staff use an authenticator app enrolled with the secret they were given.
+    """
+    import time
+
+    import pyotp
+
+    path = data_dir / FILE
+    if not path.exists():
+        raise InputError(f"{path} does not exist", field="data-dir",
+                         hint="run 'hyperhealth demo' first (with the same --data-dir)")
+    rows = {r["username"]: r for r in orjson.loads(path.read_bytes())}
+    secret = (rows.get(username) or {}).get("totp_secret")
+    if not secret:
+        staff = sorted(u for u, r in rows.items() if r.get("totp_secret"))
+        raise InputError(f"{username!r} is not a demo account with a second factor",
+                         field="username", hint=f"use one of: {', '.join(staff)}")
+    totp = pyotp.TOTP(secret)
+    return totp.now(), int(totp.interval - time.time() % totp.interval)
