@@ -94,7 +94,7 @@ def test_person_page_shows_alerts(client: TestClient, alerts: dict[str, int]) ->
     assert "do not replace" in text
     # buttons: acknowledge only on the open alert, resolve on both
     actions = [b["data-action"] for b in page.all("button") if "data-action" in b]
-    assert actions == ["acknowledge", "resolve", "resolve"]
+    assert actions == ["acknowledge", "resolve", "annotate", "resolve", "annotate"]
     # actions are recorded under the signed-in user, and the page uses only our own scripts
     assert f"recorded under your name ({signin.CLINICIAN})" in r.text
     assert "/static/alerts.js" in [s["src"] for s in page.all("script")]

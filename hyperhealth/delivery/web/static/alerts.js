@@ -23,8 +23,9 @@
   function show(item, alert) {
     item.dataset.status = alert.status;
     const state = item.querySelector(".alert-state");
-    state.textContent = (STATUS[alert.status] || alert.status) +
-      (alert.acknowledged_by ? " — " + alert.acknowledged_by : "");
+    const word = STATUS[alert.status] || alert.status;
+    state.textContent = alert.acknowledged_by
+      ? T("%(status)s by %(name)s", { status: word, name: alert.acknowledged_by }) : word;
     item.querySelectorAll("button[data-action]").forEach((b) => {
       const a = b.dataset.action;
       const stays = alert.status !== "resolved" && (a === "resolve" || a === "annotate");
