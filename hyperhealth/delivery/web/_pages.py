@@ -14,8 +14,6 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hyperhealth.delivery.api._deps import get_store
 from hyperhealth.delivery.api._errors import ApiError
@@ -29,13 +27,14 @@ from hyperhealth.delivery.api._guard import (
     visible_persons,
 )
 from hyperhealth.delivery.web._alerts_view import person_alerts
+from hyperhealth.delivery.web._i18n import COOKIE as LANG_COOKIE
+from hyperhealth.delivery.web._i18n import LANGUAGES, choose_language
+from hyperhealth.delivery.web._render import templates
 from hyperhealth.errors import AuthenticationError, HyperhealthError, NotFound
 from hyperhealth.model import METRICS
 from hyperhealth.security._model import CARE_ROLES, Actor, Category, Role, category_of
 
 HERE = Path(__file__).parent
-LANG_COOKIE = "hh_lang"
-LANGUAGES = {"en": "English", "es": "Español"}
 #: display preferences a user can choose on the settings page, with their allowed values
 PREFERENCES = {"language": tuple(LANGUAGES), "glucose_unit": ("mg/dL", "mmol/L"),
                "weight_unit": ("kg", "lb")}
@@ -50,19 +49,11 @@ def plotly_js_path() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def _templates() -> Jinja2Templates:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    return Jinja2Templates(env=env)
-
-
 class Pages:
     """Renders a template with what every page needs: the user, their language and units."""
 
     def __init__(self) -> None:
-        self.templates = _templates()
+        self.templates = templates()
 
     def preferences(self, request: Request, actor: Actor | None) -> dict[str, Any]:
         if actor is None or actor.user_pk is None:
@@ -72,21 +63,12 @@ class Pages:
         except NotFound:
             return {}
 
-    def language(self, request: Request, prefs: dict[str, Any]) -> str:
-        lang = prefs.get("language") or request.cookies.get(LANG_COOKIE) or ""
-        if lang in LANGUAGES:
-            return str(lang)
-        for part in request.headers.get("accept-language", "").split(","):
-            code = part.split(";")[0].strip().lower()[:2]
-            if code in LANGUAGES:
-                return code
-        return "en"
-
     def render(self, request: Request, actor: Actor | None, name: str,
                ctx: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
         prefs = self.preferences(request, actor)
-        lang = self.language(request, prefs)
-        full = {"user": actor, "lang": lang, "languages": LANGUAGES, "prefs": prefs,
+        # the language: the saved preference (read here once), else cookie, else the browser's
+        request.state.hh_lang = choose_language(request, prefs.get("language"))
+        full = {"user": actor, "prefs": prefs,
                 "units": {"glucose": prefs.get("glucose_unit", "mg/dL"),
                           "weight": prefs.get("weight_unit", "kg")},
                 **(ctx or {})}

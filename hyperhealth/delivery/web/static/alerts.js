@@ -31,6 +31,7 @@
       const stays = alert.status !== "resolved" && (a === "resolve" || a === "annotate");
       if (!stays) b.remove();
     });
+    if (alert.status === "resolved") item.querySelectorAll("form.note").forEach((f) => f.remove());
   }
 
   async function act(item, action, button) {
