@@ -88,6 +88,23 @@ _log = logging.getLogger("hyperhealth.store")
 
 
 @dataclass(frozen=True, slots=True)
+class AlertChange:
+    """One change of an alert (see :meth:`Store.alert_changes`) with the alert's current
+    state: ``kind`` is ``event`` (a row of ``alert_events``), ``raise`` (raised to a higher
+    level) or ``notice`` (another notification: not a change, only a key to pass)."""
+
+    kind: str
+    seq: int  # the key of the event or notification row
+    alert_id: int
+    person_id: str
+    at: datetime  # wall-clock time of the change
+    level: int
+    status: str
+    title: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
 class StreamInfo:
     code: str
     system: str
@@ -452,6 +469,130 @@ class Store:
             q = (sa.select(table).where(table.c.person_pk == self._pk(conn, person_id))
                  .order_by(table.c[order], table.c.code))
             return list(conn.execute(q).all())
+
+    # -- live views and the triage panel (issue 7): read-only, batched ------------------------
+    def latest_times(self, person_ids: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        """The time of each person's newest observation of each code they have.
+
+        A loose index scan over the ``(person, code, t)`` key: a few index probes per code,
+        never a read of the series, so the cost does not grow with the length of the history.
+        Persons without observations (or unknown ids) are absent from the answer.
+        """
+        out: dict[str, dict[str, datetime]] = {}
+        ids = list(dict.fromkeys(person_ids))
+        q = sa.text(
+            "WITH RECURSIVE c(pk, code) AS ("
+            " SELECT p.pk, (SELECT MIN(o.code) FROM observations o WHERE o.person_pk = p.pk)"
+            " FROM persons p WHERE p.id IN :ids"
+            " UNION ALL"
+            " SELECT c.pk, (SELECT MIN(o.code) FROM observations o"
+            "  WHERE o.person_pk = c.pk AND o.code > c.code)"
+            " FROM c WHERE c.code IS NOT NULL)"
+            " SELECT p.id, c.code, (SELECT MAX(o.t) FROM observations o"
+            "  WHERE o.person_pk = c.pk AND o.code = c.code)"
+            " FROM c JOIN persons p ON p.pk = c.pk WHERE c.code IS NOT NULL"
+        ).bindparams(sa.bindparam("ids", expanding=True))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                for pid, code, t in conn.execute(q, {"ids": ids[i:i + 500]}):
+                    out.setdefault(pid, {})[code] = from_us(int(t))
+        return out
+
+    def observation_counts(self, person_id: str, codes: Sequence[str],
+                           since: datetime) -> dict[str, int]:
+        """How many observations of each of ``codes`` the person has at or after ``since``
+        (codes without any are absent)."""
+        if not codes:
+            return {}
+        o = S.observations
+        with self.engine.connect() as conn:
+            q = (sa.select(o.c.code, sa.func.count())
+                 .where(o.c.person_pk == self._pk(conn, person_id),
+                        o.c.code.in_(sorted(set(codes))), o.c.t >= to_us(since))
+                 .group_by(o.c.code))
+            return {r[0]: int(r[1]) for r in conn.execute(q)}
+
+    def recent_observations(self, person_id: str, codes: Sequence[str], since: datetime,
+                            *, limit: int) -> list[Observation]:
+        """Observations of ``codes`` at or after ``since``, newest first, at most ``limit``."""
+        if not codes:
+            return []
+        o = S.observations
+        with self.engine.connect() as conn:
+            q = (sa.select(*[o.c[c] for c in _OBS_COLS])
+                 .where(o.c.person_pk == self._pk(conn, person_id),
+                        o.c.code.in_(sorted(set(codes))), o.c.t >= to_us(since))
+                 .order_by(o.c.t.desc(), o.c.code).limit(limit))
+            return [_observation(person_id, r) for r in conn.execute(q)]
+
+    def demographics(self, person_ids: Sequence[str]) -> dict[str, tuple[date | None, str]]:
+        """Birth date and sex at birth of each known person (one query; no direct
+        identifiers are read or decrypted)."""
+        p = S.persons
+        out: dict[str, tuple[date | None, str]] = {}
+        ids = list(dict.fromkeys(person_ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = sa.select(p.c.id, p.c.birth_date, p.c.sex_at_birth).where(
+                    p.c.id.in_(ids[i:i + 500]))
+                for pid, born, sex in conn.execute(q):
+                    out[pid] = (date.fromisoformat(born) if born else None, sex)
+        return out
+
+    def conditions_of(self, person_ids: Sequence[str]) -> dict[str, list[Condition]]:
+        """:meth:`conditions` of several persons in one query (persons without any are
+        absent)."""
+        c, p = S.conditions, S.persons
+        out: dict[str, list[Condition]] = {}
+        ids = list(dict.fromkeys(person_ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = (sa.select(c, p.c.id.label("person_id")).join(p, p.c.pk == c.c.person_pk)
+                     .where(p.c.id.in_(ids[i:i + 500])).order_by(p.c.id, c.c.onset, c.c.code))
+                for r in conn.execute(q):
+                    out.setdefault(r.person_id, []).append(Condition(
+                        r.person_id, r.code, r.display, r.system, when_value(r.onset),
+                        when_value(r.abatement), r.clinical_status, r.verification_status,
+                        r.source, r.record_id))
+        return out
+
+    def alert_change_heads(self) -> tuple[int, int]:
+        """The newest ``alert_events`` key and ``notifications`` key: where a feed of
+        :meth:`alert_changes` starts when it wants only what happens from now on."""
+        with self.engine.connect() as conn:
+            e = conn.execute(sa.select(sa.func.max(S.alert_events.c.pk))).scalar()
+            n = conn.execute(sa.select(sa.func.max(S.notifications.c.pk))).scalar()
+        return int(e or 0), int(n or 0)
+
+    def alert_changes(self, after_event: int, after_raise: int, *,
+                      events: Sequence[int] = (), raises: Sequence[int] = (),
+                      limit: int = 500) -> list[AlertChange]:
+        """Changes of alerts after the given keys, oldest first, with each alert's current state.
+
+        A change is a row of ``alert_events`` (opened, acknowledged, resolved, held, ...) with
+        a key above ``after_event`` or in ``events``, or a notification that an alert was
+        raised to a higher level (``notifications.reason = 'raised'``, the one change that
+        writes no event) with a key above ``after_raise`` or in ``raises``. The explicit keys
+        let a reader look again at keys it skipped (a transaction that had not committed yet).
+        At most ``limit`` of each kind.
+        """
+        e, n, a, p = S.alert_events, S.notifications, S.alerts, S.persons
+        state = (a.c.pk, p.c.id, a.c.level, a.c.status, a.c.title, a.c.rule)
+        qe = (sa.select(e.c.pk, e.c.at_us, *state).join(a, a.c.pk == e.c.alert_pk)
+              .join(p, p.c.pk == a.c.person_pk)
+              .where(sa.or_(e.c.pk > after_event, e.c.pk.in_(list(events))))
+              .order_by(e.c.pk).limit(limit))
+        qn = (sa.select(n.c.pk, n.c.created_us, *state, n.c.reason)
+              .join(a, a.c.pk == n.c.alert_pk).join(p, p.c.pk == a.c.person_pk)
+              .where(sa.or_(n.c.pk > after_raise, n.c.pk.in_(list(raises))))
+              .order_by(n.c.pk).limit(limit))
+        with self.engine.connect() as conn:
+            rows: list[tuple[str, Any]] = [("event", r) for r in conn.execute(qe)]
+            # every notification key comes back (a reader's cursor must pass them all), but
+            # only a raise is a change; the others are marked "notice"
+            rows += [("raise" if r[8] == "raised" else "notice", r) for r in conn.execute(qn)]
+        return [AlertChange(kind, int(r[0]), int(r[2]), r[3], from_us(int(r[1])), int(r[4]),
+                            r[5], r[6], r[7]) for kind, r in rows]
 
 
 class Writer:
