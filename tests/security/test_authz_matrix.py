@@ -82,6 +82,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/login"): "public",
     ("POST", "/logout"): "public",
     ("GET", "/"): "user",
+    ("POST", "/language"): "public",
+    ("GET", "/persons"): "user",
+    ("GET", "/clinic"): "staff",
+    ("GET", "/settings"): "user",
+    ("POST", "/settings"): "user",
     ("GET", "/persons/{person_id}"): "read",
     ("GET", "/static/vendor/plotly.min.js"): "public",
 }
