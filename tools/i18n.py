@@ -89,7 +89,7 @@ def update(template: Catalog) -> None:
                               version="web", copyright_holder="the hyperhealth authors",
                               language_team=f"{_i18n.LANGUAGES[lang]} <{lang}@li.org>",
                               fuzzy=False)
-        catalog.header_comment = _HEADER.format(what=f"{_i18n.LANGUAGES[lang]} strings")
+        catalog.header_comment = _HEADER.format(what=f"Translations ({lang})")
         catalog.last_translator = "the hyperhealth authors"
         before = _stable(_render(catalog))
         catalog.update(template, update_header_comment=False)

@@ -112,7 +112,7 @@ def parse_accept_language(header: str) -> list[str]:
     ranked: list[tuple[float, int, str]] = []
     for i, part in enumerate(header[:_ACCEPT_MAX].split(",")):
         tag, *params = (p.strip() for p in part.split(";"))
-        if not tag or not re.fullmatch(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*|\*", tag):
+        if not tag or not re.fullmatch(r"[A-Za-z]{1,8}([-_][A-Za-z0-9]{1,8})*|\*", tag):
             continue
         q = 1.0
         for p in params:
@@ -423,9 +423,11 @@ def problems(lang: str, template: Catalog | None = None) -> list[str]:
         where = ", ".join(f"{f}:{n}" for f, n in msg.locations[:2])
         label = f"{msg.id if isinstance(msg.id, str) else msg.id[0]!r} ({where})"
         have = catalog.get(msg.id, context=msg.context)
-        strings = ([have.string] if isinstance(have.string, str) else list(have.string)) \
-            if have is not None and have.string else []
-        if not strings or not all(strings):
+        if have is None or not have.string:
+            out.append(f"untranslated: {label}")
+            continue
+        strings = [have.string] if isinstance(have.string, str) else list(have.string)
+        if not all(strings):
             out.append(f"untranslated: {label}")
             continue
         if have.fuzzy:
