@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from hyperhealth.delivery.api._guard import AccessDep, Rule, rule
+from hyperhealth.delivery.web import _i18n
 from hyperhealth.delivery.web._render import environment
 from hyperhealth.ingest import IngestOptions, ingest_paths
 from hyperhealth.insights.pgx._person import clear_cache
@@ -45,7 +46,7 @@ COORDINATOR = "test.coordinator"  # a care coordinator in the care team: no pres
 
 # the smallest page that holds the partials, as person.html will; only our own scripts
 SKELETON = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{{ current_language() }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>cards</title>
 <link rel="stylesheet" href="/static/app.css"><link rel="stylesheet" href="/static/cards.css">
@@ -66,10 +67,15 @@ def harness(store: Store) -> FastAPI:
 
     @app.get("/test-cards/{person_id}", response_class=HTMLResponse, include_in_schema=False)
     @rule(Rule("person"))
-    def cards(request: Request, person_id: str, access: AccessDep) -> HTMLResponse:
-        return HTMLResponse(page.render(person=store.person(person_id),
-                                        can_prescribe=access.user.role is Role.CLINICIAN,
-                                        i18n=i18n))
+    def cards(request: Request, person_id: str, access: AccessDep,
+              lang: str = "en") -> HTMLResponse:
+        _i18n.activate(lang)
+        try:
+            return HTMLResponse(page.render(person=store.person(person_id),
+                                            can_prescribe=access.user.role is Role.CLINICIAN,
+                                            i18n=i18n))
+        finally:
+            _i18n.activate("en")
 
     return app
 
@@ -217,8 +223,8 @@ class Session:
         self.page.get_by_role("button", name="Sign in").click()
         self.expect(self.page).to_have_url(f"{server}/static/cards.css")
 
-    def open(self, person: str) -> Any:
-        self.page.goto(f"{self.server}/test-cards/{person}")
+    def open(self, person: str, lang: str = "en") -> Any:
+        self.page.goto(f"{self.server}/test-cards/{person}?lang={lang}")
         for card in ("#risk", "#pgx"):
             self.expect(self.page.locator(card)).not_to_have_attribute("data-state", "loading")
             self.expect(self.page.locator(card)).not_to_have_attribute("aria-busy", "true")
@@ -428,3 +434,25 @@ def test_not_shared_and_no_prescribing(browser: Any, server: str, world: Store) 
     s.expect(page.locator("#pgx")).to_have_attribute("data-can-prescribe", "false")
     assert page.locator("#rx-check").count() == 0 and page.locator("form").count() == 0
     assert c.errors == []
+
+
+def test_cards_in_spanish(browser: Any, server: str, world: Store) -> None:
+    """The scripts' strings come from the page's embedded catalog (static/i18n.js)."""
+    if not (STATIC / "i18n.js").is_file():
+        pytest.skip("static/i18n.js is not there yet")
+    s = Session(browser, server, world, signin.CLINICIAN)
+    page = s.open(PID, lang="es")
+    risk = page.locator("#risk")
+    s.expect(risk).to_have_attribute("data-state", "ready")
+    s.expect(page.locator("#risk-status")).to_contain_text("ecuaciones calculadas")
+    pce = risk.locator('article[data-equation="pce"]')
+    s.expect(pce.locator("table.estimates caption")).to_have_text("Estimaciones")
+    want = next(r for r in s.api(f"/api/persons/{PID}/risk")["runs"]
+                if r["equation"] == "pce")["result"]["estimates"][0]["value"]
+    shown = pce.locator("td.estimate").inner_text()
+    assert abs(number(shown) - 100 * want) <= 0.05 + 1e-9, shown
+    s.expect(page.locator("#rx-heading")).to_have_text("Verificar una prescripción propuesta")
+    page.locator("#rx-drug").fill("clopidogrel")
+    page.locator("#rx-form button").click()
+    s.expect(page.locator("#rx-result .rx-verdict")).to_contain_text("Evitar si hay otra opción")
+    assert s.errors == []

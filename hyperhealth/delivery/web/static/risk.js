@@ -158,7 +158,7 @@
         el("th", { scope: "col", class: "num", text: hhT("Now") }),
         el("th", { scope: "col", class: "num", text: hhT("If") }),
         el("th", { scope: "col", class: "num", text: hhT("Difference") }),
-        el("th", { scope: "col" },
+        el("th", { scope: "col", class: "wi-chart" },
            el("span", { class: "wi-key now", "aria-hidden": "true" }), " ", hhT("now"), " ",
            el("span", { class: "wi-key if", "aria-hidden": "true" }), " ", hhT("if")))),
       el("tbody", {}, rows))));
