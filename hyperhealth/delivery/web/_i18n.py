@@ -17,16 +17,17 @@ API
   constructor, in the handler's thread, so the variable it sets is the one rendering reads) and
   gives the template ``lang`` and ``languages``.
 - ``install(env)`` — newstyle gettext callables (``_``, ``gettext``, ``ngettext``, ``pgettext``)
-  that follow the active language; filters ``|date``, ``|datetime``, ``|number``; globals
-  ``current_language()`` and ``hh_js_messages()`` (the JS strings of the active language).
+  that follow the active language; filters ``|date``, ``|datetime``, ``|time``, ``|number``;
+  globals ``current_language()`` and ``hh_js_messages()`` (the JS strings of the active
+  language).
 - ``gettext(msg, **kw)`` / ``ngettext(s, p, n, **kw)`` — for Python code that makes display text
   (``%(name)s`` placeholders filled from ``kw``); ``N_(msg)`` marks a constant for extraction
   and returns it untranslated (translate it where it is shown).
 - ``js_messages(lang)`` — ``{msgid: translation}`` for every ``hhT("...")`` string of
   ``static/*.js``; a page embeds it as ``<script id="hh-messages" type="application/json">``
   and ``static/i18n.js`` defines ``window.hhT(text, {name: value})``.
-- ``format_date/format_datetime/format_number`` — Babel formats of the active language (Spanish
-  uses CLDR's Latin-American Spanish, ``es_419``).
+- ``format_date/format_datetime/format_time/format_number`` — Babel formats of the active
+  language (Spanish uses CLDR's Latin-American Spanish, ``es_419``).
 - ``extract_messages()`` — the catalog template from templates, static JS and this package's
   Python (what ``tools/i18n.py`` writes to ``locale/messages.pot`` and the tests check).
 
@@ -292,6 +293,18 @@ def format_datetime(value: datetime | str | None, format: str = "medium",
     return fmt(when, format=format, tzinfo=zone, locale=_locale())
 
 
+def format_time(value: datetime | str | None, format: str = "short",
+                tz: tzinfo | str | None = None) -> str:
+    """A time of day in the active language, in time zone ``tz`` (default: as given)."""
+    from babel.dates import format_time as fmt
+
+    if value is None:
+        return ""
+    when: datetime = _when(value)
+    zone = _zone(tz) if tz is not None else when.tzinfo
+    return fmt(when, format=format, tzinfo=zone, locale=_locale())
+
+
 def format_number(value: float | int | None, digits: int | None = None) -> str:
     """A number in the active language; ``digits`` fixes the decimals.
 
@@ -326,6 +339,7 @@ def install(env: Any) -> None:
                                   pgettext=_jinja_pgettext, npgettext=_jinja_npgettext)
     env.filters["date"] = format_date
     env.filters["datetime"] = format_datetime
+    env.filters["time"] = format_time
     env.filters["number"] = format_number
     env.globals["current_language"] = current_language
     env.globals["hh_js_messages"] = lambda: js_messages(current_language())
@@ -445,6 +459,6 @@ def problems(lang: str, template: Catalog | None = None) -> list[str]:
 
 __all__ = ["COOKIE", "DEFAULT", "LANGUAGES", "N_", "activate", "activate_for",
            "choose_language", "context_processor", "current_language", "extract_messages",
-           "format_date", "format_datetime", "format_number", "gettext", "install",
+           "format_date", "format_datetime", "format_number", "format_time", "gettext", "install",
            "js_messages", "language_for", "ngettext", "parse_accept_language", "pgettext",
            "placeholders", "problems", "translations"]

@@ -147,8 +147,15 @@ def role_label(role: str) -> str:
 
 
 def _time(us: int, tz: str) -> tuple[str, str]:
+    """(date and time to the minute in ``tz`` and the active language, ISO instant)."""
+    from babel.dates import get_datetime_format
+
     t = datetime.fromtimestamp(us / 1_000_000, UTC)
-    return _i18n.format_datetime(t, "medium", tz=tz), t.isoformat()
+    locale = _i18n.FORMAT_LOCALE.get(_i18n.current_language(), "en")
+    day = _i18n.format_date(t, "medium", tz=tz)
+    clock = _i18n.format_time(t, "short", tz=tz)
+    joined = str(get_datetime_format("medium", locale=locale))
+    return joined.replace("{1}", day).replace("{0}", clock), t.isoformat()
 
 
 def _date(us: int, tz: str) -> str:
