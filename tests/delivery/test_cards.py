@@ -112,8 +112,8 @@ def render(**ctx: Any) -> Page:
 def test_partials_carry_what_the_scripts_need() -> None:
     page = render(person=Person("p-<x>"), can_prescribe=True)
     sections = {s["id"]: s for s in page.all("section")}
-    assert sections["risk"]["data-person-id"] == "p-<x>"  # escaped in the HTML, intact here
-    assert sections["pgx"]["data-can-prescribe"] == "true"
+    assert sections["risk-card"]["data-person-id"] == "p-<x>"  # escaped in the HTML, intact here
+    assert sections["pgx-card"]["data-can-prescribe"] == "true"
     assert [s.get("aria-labelledby") for s in sections.values()] == ["risk-heading",
                                                                        "pgx-heading"]
     assert {p.get("id") for p in page.all("p") if p.get("aria-live") == "polite"} == {
@@ -123,7 +123,7 @@ def test_partials_carry_what_the_scripts_need() -> None:
     assert "support a clinician's judgement; they do not replace it" in "".join(page.text)
     for ctx in ({"can_prescribe": False}, {}):  # not a clinician, or the page did not say
         other = render(person=Person("p-1"), **ctx)
-        assert {s["id"]: s for s in other.all("section")}["pgx"]["data-can-prescribe"] == "false"
+        assert {s["id"]: s for s in other.all("section")}["pgx-card"]["data-can-prescribe"] == "false"
         assert other.all("form") == [] and other.all("label") == []
 
 
@@ -225,7 +225,7 @@ class Session:
 
     def open(self, person: str, lang: str = "en") -> Any:
         self.page.goto(f"{self.server}/test-cards/{person}?lang={lang}")
-        for card in ("#risk", "#pgx"):
+        for card in ("#risk-card", "#pgx-card"):
             self.expect(self.page.locator(card)).not_to_have_attribute("data-state", "loading")
             self.expect(self.page.locator(card)).not_to_have_attribute("aria-busy", "true")
         return self.page
@@ -253,11 +253,11 @@ def number(text: str) -> float:
 def test_risk_card_matches_the_api(browser: Any, server: str, world: Store) -> None:
     s = Session(browser, server, world, signin.CLINICIAN)
     page = s.open(PID)
-    s.expect(page.locator("#risk")).to_have_attribute("data-state", "ready")
+    s.expect(page.locator("#risk-card")).to_have_attribute("data-state", "ready")
     data = s.api(f"/api/persons/{PID}/risk")
     computed = [r for r in data["runs"] if r["status"] == "computed"]
     assert {r["equation"] for r in computed} >= {"pce", "qrisk3", "prevent"}
-    card = page.locator("#risk")
+    card = page.locator("#risk-card")
     assert card.locator("article.risk-eq").count() == len(computed)
     for run in computed:
         art = card.locator(f'article[data-equation="{run["equation"]}"]')
@@ -339,7 +339,7 @@ def test_risk_card_matches_the_api(browser: Any, server: str, world: Store) -> N
 def test_pgx_card_and_prescription_check(browser: Any, server: str, world: Store) -> None:
     s = Session(browser, server, world, signin.CLINICIAN)
     page = s.open(PID)
-    pgx = page.locator("#pgx")
+    pgx = page.locator("#pgx-card")
     s.expect(pgx).to_have_attribute("data-state", "ready")
     data = s.api(f"/api/persons/{PID}/pgx")
     genes = data["phenotypes"]["genes"]
@@ -395,9 +395,9 @@ def test_pgx_card_and_prescription_check(browser: Any, server: str, world: Store
 def test_person_without_records_or_genotype(browser: Any, server: str, world: Store) -> None:
     s = Session(browser, server, world, signin.CLINICIAN)
     page = s.open(BARE)
-    s.expect(page.locator("#pgx")).to_have_attribute("data-state", "none")
+    s.expect(page.locator("#pgx-card")).to_have_attribute("data-state", "none")
     s.expect(page.locator("#pgx-body")).to_contain_text("No genotype on file")
-    risk = page.locator("#risk")
+    risk = page.locator("#risk-card")
     s.expect(risk).to_have_attribute("data-state", "ready")
     assert risk.locator("article.risk-eq").count() == 0
     pce = risk.locator('li[data-equation="pce"]')
@@ -417,21 +417,21 @@ def test_not_shared_and_no_prescribing(browser: Any, server: str, world: Store) 
     # a clinician without the genomics category: the card says so; the risk card still works
     s = Session(browser, server, world, LIMITED)
     page = s.open(PID)
-    s.expect(page.locator("#pgx")).to_have_attribute("data-state", "not-shared")
+    s.expect(page.locator("#pgx-card")).to_have_attribute("data-state", "not-shared")
     s.expect(page.locator("#pgx-status")).to_have_text(
         "Pharmacogenomic results for this person are not shared with you.")
     assert page.locator("#pgx-body").inner_text() == ""
     s.expect(page.locator("#rx-check")).to_be_hidden()
-    s.expect(page.locator("#risk")).to_have_attribute("data-state", "ready")
-    assert page.locator("#risk article.risk-eq").count() >= 1
+    s.expect(page.locator("#risk-card")).to_have_attribute("data-state", "ready")
+    assert page.locator("#risk-card article.risk-eq").count() >= 1
     assert s.context.request.get(f"{server}/api/persons/{PID}/pgx").status == 403
     assert s.errors == []
     s.context.close()
     # a care coordinator sees the results but gets no prescription form
     c = Session(browser, server, world, COORDINATOR)
     page = c.open(PID)
-    s.expect(page.locator("#pgx")).to_have_attribute("data-state", "ready")
-    s.expect(page.locator("#pgx")).to_have_attribute("data-can-prescribe", "false")
+    s.expect(page.locator("#pgx-card")).to_have_attribute("data-state", "ready")
+    s.expect(page.locator("#pgx-card")).to_have_attribute("data-can-prescribe", "false")
     assert page.locator("#rx-check").count() == 0 and page.locator("form").count() == 0
     assert c.errors == []
 
@@ -442,7 +442,7 @@ def test_cards_in_spanish(browser: Any, server: str, world: Store) -> None:
         pytest.skip("static/i18n.js is not there yet")
     s = Session(browser, server, world, signin.CLINICIAN)
     page = s.open(PID, lang="es")
-    risk = page.locator("#risk")
+    risk = page.locator("#risk-card")
     s.expect(risk).to_have_attribute("data-state", "ready")
     s.expect(page.locator("#risk-status")).to_contain_text("ecuaciones calculadas")
     pce = risk.locator('article[data-equation="pce"]')

@@ -4,7 +4,7 @@
 // prescription, POST /api/persons/{id}/pgx/check-prescription. Data is written as text nodes only.
 "use strict";
 (function () {
-  const card = document.getElementById("pgx");
+  const card = document.getElementById("pgx-card");
   if (!card || !card.dataset.personId) return;
   const pid = card.dataset.personId;
   const base = "/api/persons/" + encodeURIComponent(pid) + "/pgx";

@@ -4,7 +4,7 @@
 // shown next to every QRISK3 score). Data is written as text nodes only, never as HTML.
 "use strict";
 (function () {
-  const card = document.getElementById("risk");
+  const card = document.getElementById("risk-card");
   if (!card || !card.dataset.personId) return;
   const pid = card.dataset.personId;
   const status = document.getElementById("risk-status");
