@@ -223,3 +223,24 @@ def test_the_saved_preference_wins_over_the_browser(client: TestClient) -> None:
     identity.set_preferences("lucia", language="en")
     r = client.get("/settings", headers={**auth, "Accept-Language": "es"})
     assert _lang(r.text) == "en" and "<h1>Settings</h1>" in r.text
+
+
+def test_values_templates_translate_are_in_the_catalog() -> None:
+    """Levels, alert statuses, roles and metric names reach templates as data and are
+    translated there with ``_(value)``: each must be an extracted (so translated) msgid."""
+    from hyperhealth.actions.alerts._lifecycle import STATUSES
+    from hyperhealth.actions.levels import Level
+    from hyperhealth.model import METRICS
+    from hyperhealth.security._model import Role
+
+    ids = {m.id for m in _i18n.extract_messages()}
+    values = ({lv.label for lv in Level} | set(STATUSES) | {r.value for r in Role}
+              | {m.display for m in METRICS.values()})
+    missing = sorted(values - ids)
+    assert not missing, f"add these to hyperhealth/delivery/web/_labels.py: {missing}"
+    token = _i18n.activate("es")
+    try:
+        assert _i18n.gettext("Heart rate --resting") == "Frecuencia cardíaca en reposo"
+        assert _i18n.gettext("care-coordinator") == "coordinador de atención"
+    finally:
+        _i18n._LANG.reset(token)
