@@ -23,7 +23,8 @@ API
 - ``gettext(msg, **kw)`` / ``ngettext(s, p, n, **kw)`` — for Python code that makes display text
   (``%(name)s`` placeholders filled from ``kw``); ``N_(msg)`` marks a constant for extraction
   and returns it untranslated (translate it where it is shown).
-- ``js_messages(lang)`` — ``{msgid: translation}`` for every ``hhT("...")`` string of
+- ``js_messages(lang)`` — ``{msgid: translation}`` for every ``hhT("...")`` (or ``T("...")``,
+  for scripts that alias it) string of
   ``static/*.js``; a page embeds it as ``<script id="hh-messages" type="application/json">``
   and ``static/i18n.js`` defines ``window.hhT(text, {name: value})``.
 - ``format_date/format_datetime/format_time/format_number`` — Babel formats of the active
@@ -78,8 +79,8 @@ JINJA_OPTIONS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True,
 #: gettext keywords in Python code (Babel keyword specs)
 PY_KEYWORDS: dict[str, Any] = {"gettext": None, "ngettext": (1, 2), "N_": None,
                                "pgettext": ((1, "c"), 2)}
-#: the function static JS calls
-JS_KEYWORDS: dict[str, Any] = {"hhT": None}
+#: the function static JS calls (``T`` is accepted for scripts that alias ``const T = hhT``)
+JS_KEYWORDS: dict[str, Any] = {"hhT": None, "T": None}
 COMMENT_TAGS = ("Translators:",)
 
 _LANG: ContextVar[str] = ContextVar("hh_language", default=DEFAULT)
