@@ -69,8 +69,9 @@ FETCH_CAP = 5000
 GAP_TTL_S = 60.0
 MAX_GAPS = 32
 
-_STREAM: dict[int | str, dict[str, Any]] = {200: {"description": "a text/event-stream that stays open",
-                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+_STREAM: dict[int | str, dict[str, Any]] = {200: {
+    "description": "a text/event-stream that stays open",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
 # code, data time, system, source, device, record id: the natural key of an observation
 Key = tuple[str, int, str, str, str, str]
 
@@ -297,33 +298,37 @@ def _reading(o: Observation) -> dict[str, Any]:
     return {"code": o.code, "t": o.t.isoformat(), "value": o.value, "unit": o.unit}
 
 
-async def _run(tick: Callable[[], tuple[str, bool]], interval: float,
+async def _run(request: Request, tick: Callable[[], tuple[str, bool]],
                once: bool) -> AsyncIterator[str]:
     """Poll with ``tick`` (in a worker thread: it reads the database) until it says done, the
-    client goes away (the server cancels this generator) or, with ``once``, after one poll."""
-    yield f"retry: {RETRY_MS}\n: connected\n\n"
-    quiet_since = time.monotonic()
-    while True:
-        try:
-            text, done = await anyio.to_thread.run_sync(tick)
-        except Exception:  # the client reconnects and resumes from its last event id
-            log.exception("live stream poll failed")
-            return
-        now = time.monotonic()
-        if text:
-            yield text
-            quiet_since = now
-        elif now - quiet_since >= HEARTBEAT_S:
-            yield ": keep-alive\n\n"
-            quiet_since = now
-        if done or once:
-            return
-        await anyio.sleep(interval)
+    client goes away (the server cancels this generator) or, with ``once``, after one poll.
 
-
-def _interval(request: Request) -> float:
-    value = getattr(request.app.state, "live_interval", None)
-    return float(value) if value is not None else DEFAULT_INTERVAL_S
+    ``app.state.live_streams`` counts the streams open now."""
+    state = request.app.state
+    value = getattr(state, "live_interval", None)
+    interval = float(value) if value is not None else DEFAULT_INTERVAL_S
+    state.live_streams = getattr(state, "live_streams", 0) + 1
+    try:
+        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        quiet_since = time.monotonic()
+        while True:
+            try:
+                text, done = await anyio.to_thread.run_sync(tick)
+            except Exception:  # the client reconnects and resumes from its last event id
+                log.exception("live stream poll failed")
+                return
+            now = time.monotonic()
+            if text:
+                yield text
+                quiet_since = now
+            elif now - quiet_since >= HEARTBEAT_S:
+                yield ": keep-alive\n\n"
+                quiet_since = now
+            if done or once:
+                return
+            await anyio.sleep(interval)
+    finally:
+        state.live_streams -= 1
 
 
 def _response(body: AsyncIterator[str]) -> StreamingResponse:
@@ -393,7 +398,7 @@ async def person_live(person_id: str, request: Request, store: StoreDep, access:
                            if last else None))
         return "".join(out), False
 
-    return _response(_run(tick, _interval(request), once))
+    return _response(_run(request, tick, once))
 
 
 @router.get("/api/triage/live", response_class=StreamingResponse, responses=_STREAM,
@@ -424,4 +429,4 @@ async def triage_live(request: Request, store: StoreDep, access: AccessDep,
         return "".join(sse("alert", e, end if i == len(events) - 1 else None)
                        for i, e in enumerate(events)), False
 
-    return _response(_run(tick, _interval(request), once))
+    return _response(_run(request, tick, once))
