@@ -172,8 +172,8 @@ def test_personal_band_needs_seven_days() -> None:
 
 
 # -- vitals --------------------------------------------------------------------------------------
-def test_vitals_against_a_pandas_recount_in_local_time(sqlite_store: Store) -> None:
-    s = sqlite_store
+def test_vitals_against_a_pandas_recount_in_local_time(store: Store) -> None:
+    s = store  # SQLite and PostgreSQL
     _person(s, "p-v", PHX)
     rng = np.random.default_rng(1)
     day = date(2024, 3, 30)
@@ -262,7 +262,10 @@ def test_resting_heart_rate_is_derived_when_not_reported(sqlite_store: Store) ->
         hr += [(t0 + MIN * 30, 58.0 + back % 3), (t0 + MIN * 40, 60.0)]
     _obs(s, "p-r", "8867-4", "/min", hr)
     _obs(s, "p-r", "55423-8", "{steps}", steps)
-    out = glance(s, "p-r", day=day, sections=["vitals"], now=datetime(2024, 6, 1, tzinfo=UTC))
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    alone = glance(s, "p-r", day=day, sections=["vitals"], now=now)  # steps not shown
+    assert [i["code"] for i in alone["sections"]["vitals"]["items"]] == ["8867-4"]
+    out = glance(s, "p-r", day=day, sections=["vitals", "activity"], now=now)
     rhr = next(i for i in out["sections"]["vitals"]["items"] if i["code"] == "40443-4")
     assert rhr["source"] == "derived" and "Mishra" in rhr["method"]
     assert rhr["today"]["mean"] == 59.0 and rhr["today"]["readings"] == 2
@@ -275,8 +278,8 @@ def _sleep(pid: str, start: datetime, minutes: int, **details: float | str) -> L
                           source="test", record_id=f"{start.isoformat()}-{details}")
 
 
-def test_sleep_last_night_band_and_recommendation(sqlite_store: Store) -> None:
-    s = sqlite_store
+def test_sleep_last_night_band_and_recommendation(store: Store) -> None:
+    s = store  # SQLite and PostgreSQL
     _person(s, "p-s", PHX)
     day = date(2024, 6, 15)
     events, expect = [], {}
@@ -346,8 +349,8 @@ def test_steps_so_far_against_totals_by_the_same_time(sqlite_store: Store) -> No
 
 
 # -- trends --------------------------------------------------------------------------------------
-def test_trends_by_week_and_month_against_pandas(sqlite_store: Store) -> None:
-    s = sqlite_store
+def test_trends_by_week_and_month_against_pandas(store: Store) -> None:
+    s = store  # SQLite and PostgreSQL
     _person(s, "p-t", BER)
     rng = np.random.default_rng(3)
     items = []

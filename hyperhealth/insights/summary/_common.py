@@ -58,6 +58,10 @@ BAND_NOTE = (
     "This range describes your own recent days; it is not a clinical normal range and being "
     "outside it is not a diagnosis. Your care team can tell you what matters for you.")
 
+#: the days a summary or trend may be asked for (far outside, date arithmetic would overflow;
+#: no record of a living person is that old)
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
 GlucoseUnit = Literal["mg/dL", "mmol/L"]
 WeightUnit = Literal["kg", "lb"]
 GLUCOSE_UNITS: tuple[str, ...] = ("mg/dL", "mmol/L")
@@ -146,6 +150,14 @@ def rnd(x: float | None, digits: int = 1) -> float | None:
     if x is None or x != x:
         return None
     return round(float(x), digits)
+
+
+def check_day(d: date, field: str) -> None:
+    """Refuse days outside :data:`FIRST_DAY` - :data:`LAST_DAY`."""
+    if not FIRST_DAY <= d <= LAST_DAY:
+        raise InputError(f"{field} {d.isoformat()} is out of range", field=field,
+                         hint=f"give a day between {FIRST_DAY.isoformat()} and "
+                              f"{LAST_DAY.isoformat()}")
 
 
 def zone(name: str | None) -> ZoneInfo:

@@ -3,7 +3,9 @@
 Sections (each computed only when asked for, so a caller sees only what they may):
 
 - ``vitals``: per vital sign the day's latest value and mean, the personal band of daily means
-  over the 28 days before, where the day falls, and 14 days of daily means.
+  over the 28 days before, where the day falls, and 14 days of daily means. Without a reported
+  resting heart rate, one is derived from heart rate and steps (the engine's definition), but
+  only when ``activity`` is asked for too (it shows when the person was still).
 - ``sleep``: last night (sleep ending on the day) against the personal band and the 7-hour
   adult recommendation.
 - ``activity``: steps so far against the band of daily totals (and, while the day is not over,
@@ -37,6 +39,7 @@ from hyperhealth.insights.summary._common import (
     VERSION,
     Units,
     band_out,
+    check_day,
     daily_stats,
     day_number,
     day_of,
@@ -132,8 +135,6 @@ def glance(store: Store, person_id: str, *, day: date | None = None,
     person = store.person(person_id)
     tz = zone(person.tz)
     codes = [c for s in want for c in SECTION_CODES.get(s, ())]
-    if "vitals" in want:
-        codes += [C.HEART_RATE, C.STEPS]  # resting heart rate may be derived from these
     streams = latest_times(store, person_id, codes)
     lasts = [streams[c] for s in want for c in SECTION_CODES.get(s, ()) if c in streams]
     if "sleep" in want:
@@ -159,10 +160,11 @@ def glance(store: Store, person_id: str, *, day: date | None = None,
         # exercise
         events = store.lifestyle_events(person_id, frame.start - timedelta(days=1), frame.end)
     steps: Series | None = None
-    if C.STEPS in streams and ("activity" in want or (
-            "vitals" in want and C.RESTING_HEART_RATE not in streams)):
+    if C.STEPS in streams and "activity" in want:
         steps = store.series(person_id, C.STEPS, frame.start, frame.end)
     if "vitals" in want:
+        # a resting heart rate derived from steps tells when the person was still: only
+        # where their activity is shown too
         sec["vitals"] = _vitals(store, person_id, frame, streams, units, steps)
     if "sleep" in want:
         sec["sleep"] = _sleep(frame, events or [])
@@ -184,7 +186,8 @@ def _frame(tz: ZoneInfo, day: date | None, now: datetime, latest: datetime | Non
     today = now.astimezone(tz).date()
     if day is None:
         day = latest.astimezone(tz).date() if latest is not None else today
-    elif day > today:
+    check_day(day, "day")
+    if day > today:
         raise InputError(f"day {day.isoformat()} is after today ({today.isoformat()} in the "
                          f"person's time zone, {tz.key})", field="day",
                          hint="ask for today or an earlier day, or leave day out")

@@ -33,6 +33,7 @@ from hyperhealth.insights.summary._common import (
     VERSION,
     Units,
     band_out,
+    check_day,
     daily_stats,
     day_number,
     day_of,
@@ -125,8 +126,10 @@ def trends(store: Store, person_id: str, code: str, *, period: str = "day",
     now = (now or datetime.now(UTC)).astimezone(UTC)
     if end is None:
         end = (last or now).astimezone(tz).date()
+    check_day(end, "end")
     if start is None:
         start = default_range(period, end)
+    check_day(start, "start")
     if start > end:
         raise InputError(f"start {start.isoformat()} is after end {end.isoformat()}",
                          field="start", hint="give a start on or before the end")
