@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +31,8 @@ from hyperhealth.security._model import ALL_CATEGORIES, Actor, Category, Role
 from hyperhealth.store import Store
 from hyperhealth.synth._pgx_genotype import write_diplotype_vcf
 from tests import signin
-from tests.conftest import services_required
+from tests.browser import chromium, live_server
+from tests.browser import sync_api as browser_api
 from tests.delivery.test_web import Page
 from tests.insights.risk.risk_records import PID, fill
 
@@ -123,7 +121,8 @@ def test_partials_carry_what_the_scripts_need() -> None:
     assert "support a clinician's judgement; they do not replace it" in "".join(page.text)
     for ctx in ({"can_prescribe": False}, {}):  # not a clinician, or the page did not say
         other = render(person=Person("p-1"), **ctx)
-        assert {s["id"]: s for s in other.all("section")}["pgx-card"]["data-can-prescribe"] == "false"
+        sections = {s["id"]: s for s in other.all("section")}
+        assert sections["pgx-card"]["data-can-prescribe"] == "false"
         assert other.all("form") == [] and other.all("label") == []
 
 
@@ -147,64 +146,23 @@ def test_scripts_only_write_text() -> None:
 
 
 # -- in a real browser -------------------------------------------------------------------------
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    msg = "Chromium is not installed (Debian: apt-get install chromium)"
-    if services_required():
-        pytest.fail(msg + " and HYPERHEALTH_REQUIRE_SERVICES=1")
-    pytest.skip(msg)
-
-
-def _playwright() -> Any:
-    try:
-        from playwright import sync_api
-    except ImportError:
-        if services_required():
-            raise
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
-    return sync_api
-
-
 @pytest.fixture
 def server(world: Store) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(harness(world), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    end = time.monotonic() + 10
-    while not srv.started and time.monotonic() < end:
-        time.sleep(0.02)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(10)
+    with live_server(harness(world)) as url:
+        yield url
 
 
 @pytest.fixture
 def browser(world: Store) -> Iterator[Any]:
-    exe = _chromium()
-    sync_api = _playwright()
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 class Session:
     """A signed-in browser context at phone width, collecting script errors."""
 
     def __init__(self, browser: Any, server: str, store: Store, username: str) -> None:
-        sync_api = _playwright()
+        sync_api = browser_api()
         self.expect = sync_api.expect
         self.server = server
         self.context = browser.new_context(viewport={"width": 390, "height": 844})

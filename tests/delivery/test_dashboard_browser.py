@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from hyperhealth.delivery.api import create_app
 from hyperhealth.model import Observation
 from hyperhealth.model.codes import HEART_RATE
 from hyperhealth.store import Store, open_store
-from tests.delivery.test_web_alerts import _chromium
+from tests.browser import chromium, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("HYPERHEALTH_SCREENSHOTS") or ROOT / "build" / "screenshots")
@@ -45,7 +43,6 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    import uvicorn
 
     from hyperhealth.delivery.cli._demo import run_demo
 
@@ -55,37 +52,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                        console=Console(quiet=True), quiet=True)
     app = create_app(store, audit_checkpoint=settings.data_dir / "audit-head.json")
     app.state.live_interval = 0.5
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    end = time.monotonic() + 15
-    while not srv.started and time.monotonic() < end:
-        time.sleep(0.02)
-    assert srv.started
-    yield Demo(store, f"http://127.0.0.1:{port}", summary)
-    srv.should_exit = True
-    th.join(10)
+    with live_server(app) as url:
+        yield Demo(store, url, summary)
     store.close()
 
 
 @pytest.fixture(scope="module")
 def browser(demo: Demo) -> Iterator[Any]:
-    exe = _chromium()
-    try:
-        from playwright import sync_api
-    except ImportError:
-        from tests.conftest import services_required
-
-        if services_required():
-            raise
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 _used_codes: set[tuple[str, str]] = set()
@@ -293,7 +268,8 @@ def test_revoking_a_clinicians_access_takes_it_away(browser: Any, demo: Demo) ->
         clinician.goto(f"{demo.url}/clinic")
         rows = clinician.locator("#triage tbody tr[data-person-id]")
         expect(rows).to_have_count(3)
-        expect(clinician.locator(f'#triage tr[data-person-id="{demo.patient_id}"]')).to_have_count(0)
+        gone = clinician.locator(f'#triage tr[data-person-id="{demo.patient_id}"]')
+        expect(gone).to_have_count(0)
         assert not errors, errors
     finally:
         ctx.close()

@@ -17,6 +17,8 @@ from hyperhealth.security._consent import ConsentBook
 from hyperhealth.security._identity import Identity
 from hyperhealth.security._model import Category, Role
 from hyperhealth.store import Store
+from tests.browser import chromium, live_server
+from tests.browser import sync_api as browser_api
 from tests.delivery.test_web import Page
 from tests.signin import PASSWORD, app_for, login
 
@@ -212,100 +214,62 @@ def test_spanish(world: World) -> None:
 
 
 # -- in a real browser, at phone width ------------------------------------------------------------
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
-
 @pytest.fixture
 def server(world: World) -> Iterator[str]:
-    import socket
-    import threading
-
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(world.client.app, host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    end = time.monotonic() + 10
-    while not srv.started and time.monotonic() < end:
-        time.sleep(0.02)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(10)
+    with live_server(world.client.app) as url:
+        yield url
 
 
 def test_grant_and_revoke_in_a_browser_at_phone_width(server: str, world: World) -> None:
     """The form and the Revoke button work from the keyboard at 390 px, the results are
     announced, and the page never scrolls sideways."""
-    import shutil
+    expect = browser_api().expect
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 390, "height": 844},
+                                locale="es-MX", extra_http_headers={
+                                    "Accept-Language": "es-MX,es;q=0.9"})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}/sharing")
+        page.fill("#username", "ines")
+        page.fill("#password", PASSWORD)
+        page.press("#password", "Enter")
+        expect(page).to_have_url(f"{server}/sharing")
+        page.wait_for_load_state("load")
 
-    from tests.conftest import services_required
+        def no_sideways_scroll() -> None:
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"the page is {width} px wide at 390 px"
 
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright import sync_api
-    except ImportError:
-        exe = None
-    if exe is None:
-        if services_required():
-            pytest.fail("Chromium and Playwright are needed (HYPERHEALTH_REQUIRE_SERVICES=1)")
-        pytest.skip("Chromium or Playwright is not installed")
-    expect = sync_api.expect
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844},
-                                    locale="es-MX", extra_http_headers={
-                                        "Accept-Language": "es-MX,es;q=0.9"})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{server}/sharing")
-            page.fill("#username", "ines")
-            page.fill("#password", PASSWORD)
-            page.press("#password", "Enter")
-            expect(page).to_have_url(f"{server}/sharing")
-            page.wait_for_load_state("load")
+        no_sideways_scroll()
+        # an empty category choice is refused in the page, with focus on the first box
+        page.fill("#grantee", "cc.luz")
+        page.get_by_role("button", name="Dar acceso").click()
+        status = page.locator("#sharing-status")
+        expect(status).to_contain_text("Elija al menos un tipo de datos")
+        expect(page.locator("#cat-demographics")).to_be_focused()
+        # the keyboard: space ticks the focused box
+        page.keyboard.press("Space")
+        page.get_by_label("Glucosa", exact=True).check()
+        page.get_by_role("button", name="Dar acceso").click()
+        expect(status).to_contain_text("cc.luz ya puede ver los datos que eligió")
+        card = page.locator("li.grant.state-active", has_text="cc.luz")
+        expect(card).to_contain_text("Glucosa")
+        expect(card).to_contain_text("Datos básicos")
+        no_sideways_scroll()
+        grants = ConsentBook(world.store).grants(PID)
+        new = next(g for g in grants if g.grantee == "cc.luz" and g.revoked_us is None)
+        assert new.categories == {Category.DEMOGRAPHICS, Category.CGM}
+        # revoke from the keyboard
+        button = card.get_by_role("button", name="Revocar el acceso de cc.luz")
+        button.focus()
+        page.keyboard.press("Enter")
+        expect(status).to_contain_text("Se revocó el acceso de cc.luz")
+        expect(page.locator("li.grant.state-active", has_text="cc.luz")).to_have_count(0)
+        expect(page.locator("#grants-h")).to_be_focused()
+        assert ConsentBook(world.store).get(PID, new.pk).state(
+            time.time_ns() // 1000) == "revoked"
+        expect(page.locator("#accesses")).to_contain_text("Revocó un acceso")
+        no_sideways_scroll()
+        assert not errors, errors
 
-            def no_sideways_scroll() -> None:
-                width = page.evaluate("document.documentElement.scrollWidth")
-                assert width <= 390, f"the page is {width} px wide at 390 px"
-
-            no_sideways_scroll()
-            # an empty category choice is refused in the page, with focus on the first box
-            page.fill("#grantee", "cc.luz")
-            page.get_by_role("button", name="Dar acceso").click()
-            status = page.locator("#sharing-status")
-            expect(status).to_contain_text("Elija al menos un tipo de datos")
-            expect(page.locator("#cat-demographics")).to_be_focused()
-            # the keyboard: space ticks the focused box
-            page.keyboard.press("Space")
-            page.get_by_label("Glucosa", exact=True).check()
-            page.get_by_role("button", name="Dar acceso").click()
-            expect(status).to_contain_text("cc.luz ya puede ver los datos que eligió")
-            card = page.locator("li.grant.state-active", has_text="cc.luz")
-            expect(card).to_contain_text("Glucosa")
-            expect(card).to_contain_text("Datos básicos")
-            no_sideways_scroll()
-            grants = ConsentBook(world.store).grants(PID)
-            new = next(g for g in grants if g.grantee == "cc.luz" and g.revoked_us is None)
-            assert new.categories == {Category.DEMOGRAPHICS, Category.CGM}
-            # revoke from the keyboard
-            button = card.get_by_role("button", name="Revocar el acceso de cc.luz")
-            button.focus()
-            page.keyboard.press("Enter")
-            expect(status).to_contain_text("Se revocó el acceso de cc.luz")
-            expect(page.locator("li.grant.state-active", has_text="cc.luz")).to_have_count(0)
-            expect(page.locator("#grants-h")).to_be_focused()
-            assert ConsentBook(world.store).get(PID, new.pk).state(
-                time.time_ns() // 1000) == "revoked"
-            expect(page.locator("#accesses")).to_contain_text("Revocó un acceso")
-            no_sideways_scroll()
-            assert not errors, errors
-        finally:
-            browser.close()

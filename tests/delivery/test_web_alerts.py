@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +18,8 @@ from hyperhealth.delivery.api._alerts import router
 from hyperhealth.security._identity import Identity
 from hyperhealth.store import Store
 from tests import signin
-from tests.conftest import services_required
+from tests.browser import chromium, live_server
+from tests.browser import sync_api as browser_api
 from tests.delivery.alert_rows import add_person, raise_alert
 from tests.delivery.test_web import Page
 from tests.signin import SignedIn
@@ -128,79 +126,44 @@ def test_alerts_script_parses() -> None:
 
 
 # -- in a real browser ---------------------------------------------------------------------------
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    msg = "Chromium is not installed (Debian: apt-get install chromium)"
-    if services_required():
-        pytest.fail(msg + " and HYPERHEALTH_REQUIRE_SERVICES=1")
-    pytest.skip(msg)
-
-
 @pytest.fixture
 def server(sqlite_store: Store) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app_for(sqlite_store), host="127.0.0.1", port=port,
-                            log_level="warning")
-    srv = uvicorn.Server(config)
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    end = time.monotonic() + 10
-    while not srv.started and time.monotonic() < end:
-        time.sleep(0.02)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(10)
+    with live_server(app_for(sqlite_store)) as url:
+        yield url
 
 
 def test_buttons_in_a_browser(server: str, sqlite_store: Store, alerts: dict[str, int]) -> None:
-    exe = _chromium()
-    try:
-        from playwright import sync_api
-    except ImportError:
-        if services_required():
-            raise
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    sync_api = browser_api()
     book = AlertBook(sqlite_store)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, headless=True)
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            # signed out, the page sends the browser to the sign-in form and back
-            page.goto(f"{server}/persons/{PID}")
-            sync_api.expect(page).to_have_url(f"{server}/login?next=/persons/{PID}")
-            signin.ensure_accounts(sqlite_store)
-            signin.grant_everyone(sqlite_store)
-            secret = Identity(sqlite_store).totp_secret(signin.CLINICIAN)
-            page.fill("#username", signin.CLINICIAN)
-            page.fill("#password", signin.PASSWORD)
-            page.fill("#totp", pyotp.TOTP(secret).now())
-            page.get_by_role("button", name="Sign in").click()
-            sync_api.expect(page).to_have_url(f"{server}/persons/{PID}")
-            page.wait_for_load_state("load")  # the deferred scripts have attached their handlers
-            urgent = page.locator(f'li[data-alert-id="{alerts["urgent"]}"]')
-            urgent.get_by_role("button", name="Acknowledge").click()
-            sync_api.expect(urgent.locator(".alert-state")).to_have_text(
-                f"acknowledged by {signin.CLINICIAN}")
-            sync_api.expect(urgent.get_by_role("button", name="Acknowledge")).to_have_count(0)
-            a = book.get(alerts["urgent"])
-            assert (a.status, a.acknowledged_by) == ("acknowledged", signin.CLINICIAN)
-            # resolve the other one; its buttons go away
-            warn = page.locator(f'li[data-alert-id="{alerts["warn"]}"]')
-            warn.get_by_role("button", name="Resolve").click()
-            sync_api.expect(warn.locator("button")).to_have_count(0)
-            sync_api.expect(warn.locator(".alert-state")).to_contain_text("resolved")
-            assert book.get(alerts["warn"]).status == "resolved"
-            assert [e["actor"] for e in book.history(alerts["warn"])][-1] == signin.CLINICIAN
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        # signed out, the page sends the browser to the sign-in form and back
+        page.goto(f"{server}/persons/{PID}")
+        sync_api.expect(page).to_have_url(f"{server}/login?next=/persons/{PID}")
+        signin.ensure_accounts(sqlite_store)
+        signin.grant_everyone(sqlite_store)
+        secret = Identity(sqlite_store).totp_secret(signin.CLINICIAN)
+        page.fill("#username", signin.CLINICIAN)
+        page.fill("#password", signin.PASSWORD)
+        page.fill("#totp", pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Sign in").click()
+        sync_api.expect(page).to_have_url(f"{server}/persons/{PID}")
+        page.wait_for_load_state("load")  # the deferred scripts have attached their handlers
+        urgent = page.locator(f'li[data-alert-id="{alerts["urgent"]}"]')
+        urgent.get_by_role("button", name="Acknowledge").click()
+        sync_api.expect(urgent.locator(".alert-state")).to_have_text(
+            f"acknowledged by {signin.CLINICIAN}")
+        sync_api.expect(urgent.get_by_role("button", name="Acknowledge")).to_have_count(0)
+        a = book.get(alerts["urgent"])
+        assert (a.status, a.acknowledged_by) == ("acknowledged", signin.CLINICIAN)
+        # resolve the other one; its buttons go away
+        warn = page.locator(f'li[data-alert-id="{alerts["warn"]}"]')
+        warn.get_by_role("button", name="Resolve").click()
+        sync_api.expect(warn.locator("button")).to_have_count(0)
+        sync_api.expect(warn.locator(".alert-state")).to_contain_text("resolved")
+        assert book.get(alerts["warn"]).status == "resolved"
+        assert [e["actor"] for e in book.history(alerts["warn"])][-1] == signin.CLINICIAN
+        assert errors == []
+

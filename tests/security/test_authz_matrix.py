@@ -83,6 +83,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/logout"): "public",
     ("GET", "/"): "user",
     ("POST", "/language"): "public",
+    ("GET", "/sharing"): "user",
     ("GET", "/persons"): "user",
     ("GET", "/clinic"): "staff",
     ("GET", "/settings"): "user",

@@ -213,6 +213,9 @@ def install_web(app: FastAPI) -> None:
         return FileResponse(path, media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=86400"})
 
+    from hyperhealth.delivery.web import _sharing_page
+
+    app.include_router(_sharing_page.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
 
