@@ -121,6 +121,10 @@ def test_cgm_metrics_regular_sampling_equals_reading_counts() -> None:
     sd = math.sqrt(sum((x - m.mean) ** 2 for x in v.tolist()) / n)
     assert m.cv_percent == pytest.approx(100 * sd / float(np.mean(v)))
     assert m.gmi_percent == pytest.approx(3.31 + 0.02392 * float(np.mean(v)))
+    assert m.gmi_mmol_mol == pytest.approx(12.71 + 4.70587 * float(np.mean(v)) / 18.0156)
+    # the two GMI scales agree through the IFCC-NGSP master equation (NGSP % = 0.09148 x
+    # IFCC mmol/mol + 2.152; Hoelzel W et al., Clin Chem 2004;50:166-174)
+    assert m.gmi_mmol_mol == pytest.approx((m.gmi_percent - 2.152) / 0.09148, abs=1.0)
     assert m.wear_percent == pytest.approx(100.0)
     assert m.days_with_data == 14 and m.reliable
     met = {x["key"]: x["met"] for x in m.targets()}

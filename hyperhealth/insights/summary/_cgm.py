@@ -14,7 +14,7 @@ limits below range, looser ones in range); we show the general ones and say so.
 GMI: Bergenstal RM et al., Glucose Management Indicator (GMI): a new term for estimating A1C from
 continuous glucose monitoring. Diabetes Care 2018;41:2275-2280, doi:10.2337/dc18-1581:
 GMI (%) = 3.31 + 0.02392 x mean glucose (mg/dL); GMI (mmol/mol) = 12.71 + 4.70587 x mean
-glucose (mg/dL).
+glucose (mmol/L; converted from mg/dL with the factor of ``model.units``).
 
 Our choices, stated in the output:
 
@@ -38,6 +38,8 @@ Our choices, stated in the output:
 [0.0, 25.0, 25.0, 25.0, 25.0]
 >>> round(m.gmi_percent, 2)  # 3.31 + 0.02392 x 138.725
 6.63
+>>> round(m.gmi_mmol_mol, 1)  # 12.71 + 4.70587 x 138.725 / 18.0156
+48.9
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ from typing import Any
 
 import numpy as np
 
+from hyperhealth.model import convert
+
 DAY_US = 86_400_000_000
+#: glucose 1 mmol/L = 18.0156 mg/dL (model.units, from the molar mass of glucose)
+MG_DL_PER_MMOL_L = convert(1.0, "mmol/L", "mg/dL")
 WINDOW_DAYS = 14
 #: the classes, lowest first, and the whole-mg/dL value each one starts at
 RANGE_KEYS = ("very_low", "low", "in_range", "high", "very_high")
@@ -200,5 +206,5 @@ def cgm_metrics(t_us: np.ndarray, mg_dl: np.ndarray, start_us: int, end_us: int)
         start_us, end_us, len(t), {k: float(share[i]) for i, k in enumerate(RANGE_KEYS)},
         mean, sd, sd / mean * 100.0 if mean > 0 else None,
         3.31 + 0.02392 * mean,  # Bergenstal 2018
-        12.71 + 4.70587 * mean,  # Bergenstal 2018
+        12.71 + 4.70587 * mean / MG_DL_PER_MMOL_L,  # Bergenstal 2018 (mean in mmol/L)
         min(100.0, float(w.sum()) / span * 100.0), days, interval)

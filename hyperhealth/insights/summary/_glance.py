@@ -121,7 +121,10 @@ def glance(store: Store, person_id: str, *, day: date | None = None,
     """The day's summary for ``person_id`` (see the module text).
 
     ``day`` is a local date of the person (default: the date of their latest reading in the
-    sections asked for, or today); ``now`` is the clock (default: the current time). Raises
+    sections asked for; with only environment or advisories asked for, of the newest
+    environmental reading in the store; else today). ``as_of``, the moment described, is the
+    end of the day, or that latest reading if it is earlier (never before the day starts nor
+    after ``now``). ``now`` is the clock (default: the current time). Raises
     :class:`~hyperhealth.errors.NotFound` for an unknown person and
     :class:`~hyperhealth.errors.InputError` for a day after today or an unknown section.
     """
@@ -386,7 +389,9 @@ def _glucose(store: Store, person_id: str, frame: _Frame, streams: dict[str, dat
     start_us = end_us - _cgm.WINDOW_DAYS * DAY_US
     ser = store.series(person_id, C.CGM_GLUCOSE, from_us(start_us), from_us(end_us))
     m = _cgm.cgm_metrics(ser.t_us, ser.value, start_us, end_us)
-    base.update(start=from_us(start_us).isoformat(), end=frame.as_of.isoformat())
+    # the window is (start, end]: readings after start, up to and including end
+    base.update(start=(frame.as_of - timedelta(days=_cgm.WINDOW_DAYS)).isoformat(),
+                end=frame.as_of.isoformat())
     if m.readings == 0:
         return {"status": "no-data", "why": "no CGM readings in the 14 days up to this moment",
                 **base}
