@@ -51,6 +51,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/persons/{person_id}/export/fhir"): "read",
     ("GET", "/api/export/ndjson"): "staff",
     ("GET", "/api/persons/{person_id}/advisories"): "read",
+    ("GET", "/api/persons/{person_id}/summary"): "read",
+    ("GET", "/api/persons/{person_id}/trends"): "read",
     ("GET", "/api/persons/{person_id}/risk"): "read",
     ("POST", "/api/risk/{equation}"): "user",
     ("GET", "/api/risk"): "user",

@@ -20,6 +20,7 @@ from hyperhealth.delivery.api import (
     _pgx,
     _risk,
     _sharing,
+    _summary,
 )
 from hyperhealth.delivery.api._deps import DEVICE_BODY_LIMIT, FHIR_BODY_LIMIT
 from hyperhealth.delivery.api._errors import install_error_handlers
@@ -67,7 +68,7 @@ def create_app(store: Store, *, keyring: Keyring | None = None,
     install_error_handlers(app)
     app.add_middleware(Hardening)
     for module in (_health, _auth, _sharing, _persons, _observations, _ingest, _export,
-                   _advisories, _risk, _alerts, _pgx, _edge):
+                   _advisories, _risk, _alerts, _pgx, _edge, _summary):
         app.include_router(module.router)
     if web:
         from hyperhealth.delivery.web import install_web
