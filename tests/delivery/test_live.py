@@ -17,16 +17,19 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from hyperhealth.actions.alerts import AlertBook
 from hyperhealth.actions.levels import Level
+from hyperhealth.delivery.api._guard import SESSION_COOKIE
 from hyperhealth.delivery.api._live import Cursor
 from hyperhealth.model import Observation, Person
 from hyperhealth.security._consent import ConsentBook
 from hyperhealth.security._identity import Identity
 from hyperhealth.security._model import ALL_CATEGORIES, SYSTEM, Category, Role
 from hyperhealth.store import Store
+from hyperhealth.store import _schema as t
 from tests.conftest import ROOT
 from tests.delivery.alert_rows import raise_alert
 from tests.delivery.test_triage import app_for
@@ -102,13 +105,17 @@ class Stream:
 
 
 class Server:
-    def __init__(self, store: Store) -> None:
+    """The app (with its web pages if ``web``) served by uvicorn in a thread."""
+
+    def __init__(self, store: Store, *, port: int = 0, web: bool = False) -> None:
         import uvicorn
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        app = app_for(store)
+        if not port:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+        self.port = port
+        app = app_for(store, web=web)
         app.state.live_interval = INTERVAL
         self.url = f"http://127.0.0.1:{port}"
         self.srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -401,3 +408,86 @@ def test_cursor_round_trip_and_bad_ids() -> None:
     assert Cursor.parse(c.text()) == c
     for bad in ("", "x", "1.2.3", "1.2.3.4.z9", "-1.0.0.0", "1.0.0.0.e", "9" * 2000):
         assert Cursor.parse(bad) is None, bad
+
+
+# -- the client module in a real browser ---------------------------------------------------------
+def _denied(store: Store, person_id: str) -> int:
+    """Refused calls of the person stream recorded in the audit log."""
+    a = t.audit_log
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).where(
+            a.c.resource == "GET /api/persons/{person_id}/live", a.c.outcome == "deny",
+            a.c.person_id == person_id)).scalar_one())
+
+
+def until(page: Any, expression: str, timeout: float = WAIT) -> None:
+    """Wait until ``expression`` is true in the page (polled from here: the pages' content
+    security policy forbids the in-page evaluation Playwright's waits use)."""
+    end = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < end, f"{expression} stayed false"
+        time.sleep(0.05)
+
+
+def test_live_js_in_a_browser(world: World) -> None:
+    """static/live.js: readings reach the handlers, a server restart is resumed without loss
+    or repeats, a refused stream is tried again with back-off, ``revoked`` closes it."""
+    from tests.browser import chromium
+
+    s = world.store
+    srv = Server(s, web=True)
+    try:
+        with chromium() as browser:
+            ctx = browser.new_context()
+            ctx.add_cookies([{"name": SESSION_COOKIE, "value": world.tokens["dr-full"],
+                              "url": srv.url}])
+            page = ctx.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.url + "/healthz")
+            page.add_script_tag(url="/static/live.js")
+            page.evaluate("""(url) => {
+                window.got = []; window.states = [];
+                window.live = hhLive.connect(url, {
+                    reading: (d) => got.push("reading " + d.value),
+                    alert: (d) => got.push("alert " + d.status),
+                    revoked: (d) => got.push("revoked " + d.reason),
+                    state: (st) => states.push(st)});
+            }""", f"/api/persons/{PID}/live")
+            until(page, "states.includes('open')")
+            add(s, hr(T0 + timedelta(minutes=1), 101))
+            until(page, "got.length >= 1")
+            # the server goes away; a reading arrives meanwhile; a new server takes over
+            srv.close()
+            add(s, hr(T0 + timedelta(minutes=2), 102))
+            srv = Server(s, port=srv.port, web=True)
+            until(page, "got.length >= 2", 30)
+            raise_alert(s, PID)
+            until(page, "got.length >= 3")
+            ConsentBook(s).revoke(PID, world.grants["full"], by=SYSTEM)
+            until(page, "got.length >= 4")
+            time.sleep(20 * INTERVAL)
+            assert page.evaluate("got") == ["reading 101", "reading 102", "alert open",
+                                            "revoked consent"]
+            states = page.evaluate("states")
+            assert states[0] == "open" and "retrying" in states and states[-1] == "closed"
+            assert page.evaluate("live.lastEventId")
+            # refused (no consent for this person): tried again, later each time, until closed
+            with s.transaction() as w:
+                w.upsert_person(Person("p-none"))
+            page.evaluate("""() => { window.states2 = [];
+                window.live2 = hhLive.connect("/api/persons/p-none/live",
+                                              {state: (st) => states2.push(st)}); }""")
+            deadline = time.monotonic() + 20
+            while _denied(s, "p-none") < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _denied(s, "p-none") >= 3  # 1 s, then 2 s later
+            page.evaluate("live2.close()")
+            assert page.evaluate("states2").count("open") == 0
+            assert page.evaluate("states2")[-1] == "closed"
+            stopped = _denied(s, "p-none")
+            time.sleep(3)
+            assert _denied(s, "p-none") == stopped  # closed means no more attempts
+            assert not errors, errors
+    finally:
+        srv.close()

@@ -30,9 +30,9 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 ORDER = ["p-d", "p-b", "p-a", "p-c", "p-e", "p-f", "p-g", "p-h", "p-i", "p-j"]
 
 
-def app_for(store: Store) -> FastAPI:
+def app_for(store: Store, *, web: bool = False) -> FastAPI:
     """The real app with the triage and live routes (included here until _app.py has them)."""
-    app = signin.app_for(store, web=False)
+    app = signin.app_for(store, web=web)
     for name, router in (("triage", _triage.router), ("person_live", _live.router)):
         try:
             app.url_path_for(name, **({"person_id": "x"} if name == "person_live" else {}))
