@@ -491,3 +491,33 @@ def test_live_js_in_a_browser(world: World) -> None:
             assert not errors, errors
     finally:
         srv.close()
+
+
+@pytest.mark.postgres
+def test_an_alert_committed_after_a_later_one_is_not_skipped(pg_url: str) -> None:
+    """Two writers on PostgreSQL: keys are taken in one order and committed in the other; the
+    feed passes the newer key and still delivers the older one when it commits."""
+    from hyperhealth.actions.alerts import AlertRequest
+    from hyperhealth.delivery.api._live import AlertFeed
+    from tests.delivery.alert_rows import T0 as ALERT_T0
+
+    store = Store(pg_url)
+    try:
+        with store.transaction() as w:
+            w.upsert_person(Person("p-slow"))
+            w.upsert_person(Person("p-fast"))
+        feed = AlertFeed(store, None)
+        slow = AlertRequest(person_id="p-slow", rule="spo2", rule_version="1",
+                            level=Level.URGENT, time=ALERT_T0, title="Low blood oxygen",
+                            explanation="x", key="low", evidence={}, citation="c")
+        with store.transaction() as w:
+            AlertBook(store).apply(w.conn, [slow], {}, time.time_ns() // 1000)
+            fast = raise_alert(store, "p-fast")  # its own transaction, committed first
+            first = feed.poll()
+            assert [c.alert_id for c in first] == [fast]
+            assert feed.gaps  # the slow transaction's keys, looked for again
+        second = feed.poll()
+        assert [(c.person_id, c.status) for c in second] == [("p-slow", "open")]
+        assert feed.poll() == [] and not feed.gaps
+    finally:
+        store.close()
