@@ -53,6 +53,9 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/persons/{person_id}/advisories"): "read",
     ("GET", "/api/persons/{person_id}/summary"): "read",
     ("GET", "/api/persons/{person_id}/trends"): "read",
+    ("GET", "/api/triage"): "staff",
+    ("GET", "/api/triage/live"): "staff",
+    ("GET", "/api/persons/{person_id}/live"): "read",
     ("GET", "/api/persons/{person_id}/risk"): "read",
     ("POST", "/api/risk/{equation}"): "user",
     ("GET", "/api/risk"): "user",
@@ -262,6 +265,8 @@ def _call(world: World, caller: Caller, method: str, path: str) -> Any:
     url = _url(world, path)
     if method == "GET" and path.endswith("/observations"):
         url += "?code=8867-4"
+    if method == "GET" and path.endswith("/live"):  # one poll, then the stream ends
+        url += "?once=true"
     # a harmless body: authorisation is decided before the body is read, and the write
     # routes that an allowed caller reaches answer 4xx on it rather than change anything
     # important (the snooze and note routes do act, which is fine for the matrix)

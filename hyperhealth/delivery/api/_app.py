@@ -15,12 +15,14 @@ from hyperhealth.delivery.api import (
     _export,
     _health,
     _ingest,
+    _live,
     _observations,
     _persons,
     _pgx,
     _risk,
     _sharing,
     _summary,
+    _triage,
 )
 from hyperhealth.delivery.api._deps import DEVICE_BODY_LIMIT, FHIR_BODY_LIMIT
 from hyperhealth.delivery.api._errors import install_error_handlers
@@ -68,7 +70,7 @@ def create_app(store: Store, *, keyring: Keyring | None = None,
     install_error_handlers(app)
     app.add_middleware(Hardening)
     for module in (_health, _auth, _sharing, _persons, _observations, _ingest, _export,
-                   _advisories, _risk, _alerts, _pgx, _edge, _summary):
+                   _advisories, _risk, _alerts, _pgx, _edge, _summary, _triage, _live):
         app.include_router(module.router)
     if web:
         from hyperhealth.delivery.web import install_web
