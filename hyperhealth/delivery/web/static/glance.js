@@ -160,15 +160,16 @@
     ["very_high", T("Very high"), "#8a4600"],
   ];
 
+  const RANGE_LABELS = {
+    "mg/dL": { very_low: "<54", low: "54–69", in_range: "70–180", high: "181–250", very_high: ">250" },
+    "mmol/L": { very_low: "<3.0", low: "3.0–3.8", in_range: "3.9–10.0", high: "10.1–13.9", very_high: ">13.9" },
+  };
+
   function glucoseCard(g) {
     const unit = g.unit;
     const d = unit === "mmol/L" ? 1 : 0;
-    const range = (k) => {
-      const [lo, hi] = g.ranges[k];
-      if (lo === null) return T("below %(v)s", { v: N(hi, d) });
-      if (hi === null) return T("above %(v)s", { v: N(lo, d) });
-      return N(lo, d) + "–" + N(hi, d);
-    };
+    // the consensus report's own labels of the ranges (Battelino 2019, table 1)
+    const range = (k) => RANGE_LABELS[unit === "mmol/L" ? "mmol/L" : "mg/dL"][k];
     const bar = el("div", { class: "tir", "aria-hidden": "true" });
     const list = el("ul", { class: "small" });
     for (const [k, label, colour] of TIR) {
