@@ -104,9 +104,15 @@ def sign_in(browser: Any, demo: Demo, username: str, viewport: dict[str, int] = 
     return ctx, page, errors
 
 
-def shoot(page: Any, name: str) -> None:
+def shoot(page: Any, name: str, section: str | None = None) -> None:
+    """The visible part of the page, or one section of it."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    path = str(SHOTS / f"{name}.png")
+    if section:
+        page.locator(section).screenshot(path=path)
+    else:
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=path)
 
 
 def charts_drawn(page: Any, selector: str) -> None:
@@ -162,8 +168,7 @@ def test_clinician_triage_timeline_and_acknowledge(browser: Any, demo: Demo) -> 
             expect(page).to_have_url(re.compile(r"/persons/"))
             page.wait_for_load_state("load")
             charts_drawn(page, "#chart")
-            page.locator("#timeline").scroll_into_view_if_needed()
-            shoot(page, "patient-timeline-desktop")
+            shoot(page, "patient-timeline-desktop", "#timeline")
             assert not errors, errors
         finally:
             ctx.close()
@@ -171,8 +176,7 @@ def test_clinician_triage_timeline_and_acknowledge(browser: Any, demo: Demo) -> 
     try:
         page.goto(f"{demo.url}/persons/{demo.patient_id}")
         charts_drawn(page, "#chart")
-        page.locator("#timeline").scroll_into_view_if_needed()
-        shoot(page, "patient-timeline-phone")
+        shoot(page, "patient-timeline-phone", "#timeline")
     finally:
         ctx.close()
 

@@ -116,7 +116,7 @@
     return card(NAMES[item.code] || item.name,
       value(item.today ? item.today.mean : null, item.unit_text, d),
       el("p", { class: "muted small" }, latest
-        ? T("Today's mean of %(n)s readings; latest %(value)s at %(time)s",
+        ? T("Mean today (readings: %(n)s); latest %(value)s at %(time)s",
             { n: item.today.readings, value: N(latest.value, d),
               time: window.hhDateTime ? hhDateTime(latest.time, { dateStyle: undefined }) : latest.time })
         : item.last ? T("No reading today; last %(value)s on %(time)s",
@@ -148,7 +148,7 @@
       value(today.steps, T("steps"), 0),
       stateLine(a.state, compare, T("steps"), 0),
       a.by_this_time ? el("p", { class: "muted small" },
-                          T("Compared with your steps by %(time)s on earlier days.", { time: a.by_this_time.until })) : null,
+                          T("Compared with the steps by %(time)s on earlier days.", { time: a.by_this_time.until })) : null,
       spark((a.series || []).map((p) => p.steps), a.baseline),
       (a.exercise || []).length ? el("p", { class: "small" }, T("Exercise: %(list)s", {
         list: a.exercise.map((e) => e.activity + (e.minutes ? " " + N(e.minutes, 0) + " min" : "")).join(", ") })) : null);
@@ -198,6 +198,7 @@
   }
 
   function environmentCard(e) {
+    const heatLevel = e.heat_level || T("no warning");
     const rows = el("ul", { class: "small" });
     for (const r of e.readings || []) {
       rows.append(el("li", {}, r.name + ": " + N(r.value, 1) + " " + r.unit_text));
@@ -208,7 +209,7 @@
       e.aqi !== null && e.aqi !== undefined
         ? el("p", {}, swatch, " ", T("Air quality index %(aqi)s: %(category)s", { aqi: e.aqi, category: e.aqi_category })) : null,
       e.heat_index !== null && e.heat_index !== undefined
-        ? el("p", {}, T("Heat index %(value)s °C: %(level)s", { value: N(e.heat_index, 0), level: e.heat_level || T("no warning") })) : null,
+        ? el("p", {}, T("Heat index %(value)s °C: %(level)s", { value: N(e.heat_index, 0), level: heatLevel })) : null,
       e.place ? el("p", { class: "muted small" }, T("Near %(place)s", { place: e.place.label })) : null,
       rows);
   }

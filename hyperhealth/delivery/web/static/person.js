@@ -19,7 +19,7 @@
     },
     reading(r) {
       readings += 1;
-      line.textContent = T("Live: %(name)s %(value)s %(unit)s at %(time)s (%(n)s new readings).", {
+      line.textContent = T("Live: %(name)s %(value)s %(unit)s at %(time)s (new readings: %(n)s).", {
         name: names[r.code] || r.code, value: N(r.value, 1), unit: r.unit, time: when(r.t), n: readings });
     },
     alert(a) {

@@ -16,15 +16,21 @@
 
   function say(text) { status.textContent = text; }
 
+  // the measurement's name as the select shows it (in the reader's language)
+  function nameOf(body) {
+    const option = form.elements.code.querySelector('option[value="' + body.code + '"]');
+    return option ? option.textContent : body.name;
+  }
+
   function digits(unit) { return unit === "mmol/L" || unit === "kg" || unit === "lb" || unit === "Cel" ? 1 : 0; }
 
   function fillTable(body) {
     const d = digits(body.unit);
     const caption = table.querySelector("caption");
     caption.textContent = T("%(name)s %(period)s (%(unit)s)",
-                            { name: body.name, period: PERIOD[body.period], unit: body.unit_text });
+                            { name: nameOf(body), period: PERIOD[body.period], unit: body.unit_text });
     const head = document.createElement("tr");
-    for (const h of [T("Period"), T("Mean"), T("25th–75th percentile"), T("Lowest"), T("Highest"), T("Values")]) {
+    for (const h of [T("Period"), T("Mean"), T("25th–75th percentile"), T("Lowest"), T("Highest"), T("Number of values")]) {
       const th = document.createElement("th");
       th.scope = "col";
       th.textContent = h;
@@ -83,7 +89,7 @@
     await Plotly.react(chart, data, layout, { responsive: true, displaylogo: false });
     fillTable(body);
     say(rows.length
-      ? T("%(name)s %(period)s: %(n)s periods.", { name: body.name, period: PERIOD[body.period], n: rows.length }) +
+      ? T("%(name)s %(period)s (periods shown: %(n)s).", { name: nameOf(body), period: PERIOD[body.period], n: rows.length }) +
         (body.baseline ? " " + T("Usual range %(low)s–%(high)s %(unit)s.",
                                  { low: N(body.baseline.low, digits(body.unit)), high: N(body.baseline.high, digits(body.unit)),
                                    unit: body.unit_text }) : "")

@@ -36,7 +36,7 @@
     const link = cell("a", r.person_id, { href: "/persons/" + encodeURIComponent(r.person_id) });
     const who = document.createElement("span");
     who.append(link);
-    const facts = [r.age !== null ? T("%(age)s y", { age: r.age }) : null, r.sex_at_birth].filter(Boolean);
+    const facts = [r.age !== null ? T("age %(age)s", { age: r.age }) : null, r.sex_at_birth].filter(Boolean);
     if (facts.length) who.append(" ", cell("span", facts.join(", "), { class: "muted small" }));
     tr.append(cell("th", who, { scope: "row" }));
     if (r.top_alert) {
