@@ -137,3 +137,32 @@ def test_scripts_parse(script: str) -> None:
         pytest.skip(f"node is not installed; cannot syntax-check {script}")
     out = subprocess.run([node, "--check", str(STATIC / script)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_settings_keep_units_and_language_with_the_account(client: TestClient) -> None:
+    r = client.post("/settings", data={"language": "es", "glucose_unit": "mmol/L",
+                                       "weight_unit": "lb"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/settings?saved=true"
+    me = client.get("/api/me").json()["preferences"]
+    assert me == {"language": "es", "glucose_unit": "mmol/L", "weight_unit": "lb"}
+    page = Page(client.get("/persons/p-carol").text)
+    assert page.all("html") == [{"lang": "es"}]
+    (root,) = [d for d in page.all("div") if d.get("id") == "person"]
+    assert (root["data-glucose-unit"], root["data-weight-unit"]) == ("mmol/L", "lb")
+    # the summary the page loads converts to the chosen unit
+    g = client.get("/api/persons/p-carol/summary").json()
+    assert g["units"]["glucose"] == "mmol/L"
+    bad = client.post("/settings", data={"language": "es", "glucose_unit": "mg/L"})
+    assert bad.status_code == 422 and "glucose_unit" in bad.json()["where"]
+    assert client.get("/api/me").json()["preferences"]["glucose_unit"] == "mmol/L"
+
+
+def test_language_switch_before_sign_in_uses_a_cookie(client: TestClient) -> None:
+    r = client.post("/language", data={"lang": "es", "next": "/login"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert r.cookies.get("hh_lang") == "es"
+    assert client.post("/language", data={"lang": "xx"}).status_code == 422
+    # never a redirect off the site
+    r = client.post("/language", data={"lang": "en", "next": "https://evil.example/"},
+                    follow_redirects=False)
+    assert r.headers["location"] == "/"

@@ -35,9 +35,24 @@ from hyperhealth.model import METRICS
 from hyperhealth.security._model import CARE_ROLES, Actor, Category, Role, category_of
 
 HERE = Path(__file__).parent
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The settings page offers what the preferences API accepts (one list of allowed values).
+
+    >>> _choices()["glucose_unit"]
+    ('mg/dL', 'mmol/L')
+    """
+    from typing import get_args
+
+    from hyperhealth.delivery.api._auth import PreferencesIn
+
+    return {name: tuple(v for arg in get_args(f.annotation) for v in get_args(arg))
+            for name, f in PreferencesIn.model_fields.items()}
+
+
 #: display preferences a user can choose on the settings page, with their allowed values
-PREFERENCES = {"language": tuple(LANGUAGES), "glucose_unit": ("mg/dL", "mmol/L"),
-               "weight_unit": ("kg", "lb")}
+PREFERENCES = _choices()
 #: who may act on alerts (as the alerts API allows)
 _ALERT_ACTORS = frozenset({Role.PATIENT, Role.CLINICIAN, Role.CARE_COORDINATOR})
 
