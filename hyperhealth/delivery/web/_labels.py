@@ -17,6 +17,9 @@ LEVELS = (N_("info"), N_("warn"), N_("urgent"))
 #: alert statuses (hyperhealth.actions.alerts._lifecycle.STATUSES)
 ALERT_STATUSES = (N_("open"), N_("acknowledged"), N_("resolved"), N_("suppressed"))
 
+#: ``Person.sex_at_birth``: FHIR administrative gender codes (hyperhealth.model._types)
+SEX_AT_BIRTH = (N_("female"), N_("male"), N_("other"), N_("unknown"))
+
 #: ``Role`` values (hyperhealth.security._model)
 ROLES = (N_("patient"), N_("clinician"), N_("care-coordinator"), N_("researcher"),
          N_("admin"), N_("device"))
