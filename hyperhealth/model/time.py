@@ -70,3 +70,14 @@ def when_text(value: datetime | date | None) -> str:
 
 def when_value(text: str | None) -> datetime | date | None:
     return parse_when(text) if text else None
+
+
+def age_on(birth: date, day: date) -> int:
+    """Completed years on ``day``.
+
+    >>> age_on(date(2000, 7, 2), date(2024, 7, 1)), age_on(date(2000, 7, 1), date(2024, 7, 1))
+    (23, 24)
+    >>> age_on(date(1934, 6, 2), date(2024, 6, 1)), age_on(date(1934, 6, 2), date(2024, 6, 2))
+    (89, 90)
+    """
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))

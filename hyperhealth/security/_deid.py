@@ -48,7 +48,7 @@ import sqlalchemy as sa
 
 from hyperhealth.errors import HyperhealthError, InputError
 from hyperhealth.model import Person
-from hyperhealth.model.time import when_value
+from hyperhealth.model.time import age_on, when_value
 from hyperhealth.security._kanon import AGE_90_PLUS, Plan, anonymise, attempts
 from hyperhealth.security._model import Category, Purpose, category_of
 from hyperhealth.store import Store
@@ -217,15 +217,6 @@ def person_zip(p: Person) -> str:
     if p.home is not None and _ZIP.match(p.home.label or ""):
         return p.home.label
     return ""
-
-
-def age_on(birth: date, day: date) -> int:
-    """Completed years on ``day``.
-
-    >>> age_on(date(1934, 6, 2), date(2024, 6, 1)), age_on(date(1934, 6, 2), date(2024, 6, 2))
-    (89, 90)
-    """
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def birth_year(p: Person, as_of: date) -> str:

@@ -27,12 +27,12 @@ import sqlalchemy as sa
 
 from hyperhealth.errors import InputError
 from hyperhealth.model import HH, Observation, Person
+from hyperhealth.model.time import age_on
 from hyperhealth.security._deid import (
     HHS_2000_RESTRICTED_ZIP3,
     RESTRICTED_ZIP3,
     SAFE_HARBOR,
     ExportRefused,
-    age_on,
     pseudonym,
     research_export,
     shift_days,

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from hyperhealth.actions.advisories._conditions import GroupReason, groups_of, pollen_allergies
 from hyperhealth.actions.advisories._medications import HeatDrug, heat_drugs, risky_combination
 from hyperhealth.model import Allergy, Condition, LifestyleEvent, LifestyleKind, Medication, Person
+from hyperhealth.model.time import age_on
 
 CHILD_UNDER = 18
 OLDER_FROM = 65
@@ -98,15 +99,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name or "UTC")
     except (KeyError, ValueError):
         return ZoneInfo("UTC")
-
-
-def age_on(birth: date, day: date) -> int:
-    """Completed years on ``day``.
-
-    >>> age_on(date(2000, 7, 2), date(2024, 7, 1)), age_on(date(2000, 7, 1), date(2024, 7, 1))
-    (23, 24)
-    """
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def _setting(e: LifestyleEvent) -> str:

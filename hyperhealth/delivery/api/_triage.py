@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from hyperhealth.delivery.api._deps import StoreDep
 from hyperhealth.delivery.api._errors import responses
 from hyperhealth.delivery.api._guard import AccessDep, Rule, rule
 from hyperhealth.model import Condition
+from hyperhealth.model.time import age_on
 from hyperhealth.security._consent import _categories, _grantee_clause
 from hyperhealth.security._model import (
     ALL_CATEGORIES,
@@ -194,7 +195,8 @@ def triage(
         born, sex = demo.get(pid, (None, None))
         mine = alerts.get(pid, [])
         rows.append(TriageRow(
-            person_id=pid, age=_age(born, today), sex_at_birth=sex, alerts=_counts(mine),
+            person_id=pid, age=age_on(born, today) if born else None, sex_at_birth=sex,
+            alerts=_counts(mine),
             top_alert=_top(mine), last_reading=latest.get(pid),
             conditions=conditions.get(pid, []) if Category.CONDITIONS in visible[pid]
             else None))
@@ -271,14 +273,3 @@ def _conditions(store: Store, persons: Sequence[str]) -> dict[str, list[str]]:
 
 def _name(c: Condition) -> str:
     return c.display or c.code
-
-
-def _age(born: date | None, today: date) -> int | None:
-    """Whole years on ``today``.
-
-    >>> _age(date(1961, 4, 2), date(2024, 4, 1)), _age(date(1961, 4, 2), date(2024, 4, 2))
-    (62, 63)
-    """
-    if born is None:
-        return None
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

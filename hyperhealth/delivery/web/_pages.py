@@ -7,7 +7,7 @@ and audit checks as any API client.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +32,7 @@ from hyperhealth.delivery.web._i18n import LANGUAGES, choose_language
 from hyperhealth.delivery.web._render import templates
 from hyperhealth.errors import AuthenticationError, HyperhealthError, NotFound
 from hyperhealth.model import METRICS
+from hyperhealth.model.time import age_on
 from hyperhealth.security._model import CARE_ROLES, Actor, Category, Role, category_of
 
 HERE = Path(__file__).parent
@@ -249,7 +250,8 @@ def _person_context(store: Any, person: Any, access: Access) -> dict[str, Any]:
         advisories = assess_person(store, pid, min(last, datetime.now(UTC)))
     return {
         "person": person, "streams": streams, "as_of": last,
-        "age": _age(person.birth_date, (last or datetime.now(UTC)).date()),
+        "age": age_on(person.birth_date, (last or datetime.now(UTC)).date())
+        if person.birth_date else None,
         "own": user.role is Role.PATIENT and user.person_id == pid,
         "can_act": user.role in _ALERT_ACTORS,
         "can_prescribe": user.role is Role.CLINICIAN,
@@ -278,17 +280,6 @@ def _timeline_events(store: Any, pid: str, ok: Any) -> dict[str, list[dict[str, 
              "end": m.end.isoformat() if m.end else None}
             for m in store.medications(pid)] if ok(Category.MEDICATIONS) else []
     return {"alerts": alerts, "medications": meds}
-
-
-def _age(birth: date | None, on: date) -> int | None:
-    """Whole years on a day.
-
-    >>> _age(date(1980, 7, 2), date(2024, 7, 1)), _age(date(1980, 7, 1), date(2024, 7, 1))
-    (43, 44)
-    """
-    if birth is None:
-        return None
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def _local(target: str) -> str:

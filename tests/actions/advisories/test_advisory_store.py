@@ -16,10 +16,10 @@ from hyperhealth.actions.advisories import (
     assess_person,
     environment_from_values,
 )
-from hyperhealth.actions.advisories._context import age_on
 from hyperhealth.actions.levels import Level
 from hyperhealth.insights.exposure import haversine_km
 from hyperhealth.model import Location, Person
+from hyperhealth.model.time import age_on
 from hyperhealth.store import Store
 from hyperhealth.synth import Cohort, GroundTruthEvent, generate_cohort
 
