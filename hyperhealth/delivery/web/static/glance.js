@@ -30,16 +30,7 @@
     "no-data": T("no readings today"),
   };
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v !== null && v !== undefined) node.setAttribute(k, v);
-    }
-    for (const c of children) {
-      if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
-    }
-    return node;
-  }
+  const el = window.hhEl; // static/dom.js
 
   function card(title, ...body) {
     return el("article", { class: "card" }, el("h3", {}, title), ...body);

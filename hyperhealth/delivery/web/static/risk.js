@@ -23,20 +23,7 @@
   const numFmt = new Intl.NumberFormat(lang, { maximumFractionDigits: 2 });
 
   // -- small DOM helpers --------------------------------------------------------------------------
-  function el(tag, attrs, ...kids) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const kid of kids.flat(Infinity)) {
-      if (kid === null || kid === undefined || kid === "") continue;
-      e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
-    }
-    return e;
-  }
+  const el = window.hhEl; // static/dom.js
   const say = (text) => { status.textContent = text; };
   const words = (name) => String(name).replace(/_/g, " ");
 
