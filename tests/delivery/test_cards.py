@@ -50,7 +50,8 @@ SKELETON = """<!doctype html>
 <link rel="stylesheet" href="/static/app.css"><link rel="stylesheet" href="/static/cards.css">
 {% if i18n %}<script id="hh-messages" type="application/json">{{ hh_js_messages()|tojson }}</script>
 <script src="/static/i18n.js"></script>{% endif %}
-<script src="/static/dom.js" defer></script><script src="/static/risk.js" defer></script><script src="/static/pgx.js" defer></script>
+<script src="/static/dom.js" defer></script>
+<script src="/static/risk.js" defer></script><script src="/static/pgx.js" defer></script>
 </head><body><main id="main"><h1>Person {{ person.id }}</h1>
 {% include "_risk_card.html" %}
 {% include "_pgx_card.html" %}
