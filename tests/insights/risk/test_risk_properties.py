@@ -14,6 +14,7 @@ from hyperhealth.insights.risk import EQUATIONS, _pce, _prevent, calculate, get_
 from hyperhealth.insights.risk._pce import PCE
 from hyperhealth.insights.risk._pce_revised import PCE_REVISED
 from hyperhealth.insights.risk._prevent import PREVENT
+from hyperhealth.insights.risk._prevent_coefficients import TABLES
 
 flags = st.booleans()
 
@@ -33,7 +34,11 @@ def prevent_inputs(draw: Any) -> dict[str, Any]:
             "total_c": draw(st.floats(130, 320)), "hdl_c": draw(st.floats(20, 100)),
             "sbp": draw(st.floats(90, 200)), "bp_treated": draw(flags),
             "statin": draw(flags), "diabetes": draw(flags), "smoker": draw(flags),
-            "egfr": draw(st.floats(15, 140)), "bmi": draw(st.floats(18.5, 39.9))}
+            "egfr": draw(st.floats(15, 140)), "bmi": draw(st.floats(18.5, 39.9)),
+            # optional: which of them are given chooses the base, an add-on or the full model
+            "hba1c": draw(st.none() | st.floats(4.5, 15)),
+            "uacr": draw(st.none() | st.floats(0.1, 25000)),
+            "sdi_decile": draw(st.none() | st.integers(1, 10))}
 
 
 def _all(res: Any) -> list[float]:
@@ -54,17 +59,72 @@ def test_pce_higher_sbp_never_lowers_risk(v: dict[str, Any], step: float) -> Non
             assert y >= x - 1e-12, (eq.id, v, hi)
 
 
+def _prevent_sbp_slope(v: dict[str, Any], outcome: str, horizon: int) -> float:
+    """d(linear predictor)/d((SBP-130)/20) of PREVENT for SBP >= 110 (Khan 2023 Table S12)."""
+    c = _prevent.coefficients(_prevent.select_model(v), horizon, outcome, v["sex"])
+    return (c["sbp_ge_110"] + c["treated_sbp_ge_110"] * float(v["bp_treated"])
+            + c["age_sbp_ge_110"] * (v["age"] - 55) / 10)
+
+
+def test_prevent_sbp_slope_above_110_is_positive_up_to_59_in_every_model() -> None:
+    """Every PREVENT table (base, HbA1c, UACR, SDI, full; 10 and 30 years; every outcome and
+    sex): from 110 mmHg up, SBP raises the linear predictor at ages 30-59, treated or not."""
+    checked = 0
+    for model, horizon in TABLES:
+        for outcome in _prevent.OUTCOMES:
+            for sex in ("female", "male"):
+                c = _prevent.coefficients(model, horizon, outcome, sex)
+                # the slope is linear in age: its ends over 30-59 bound it
+                for age, treated in ((30, 0), (30, 1), (59, 0), (59, 1)):
+                    slope = (c["sbp_ge_110"] + c["treated_sbp_ge_110"] * treated
+                             + c["age_sbp_ge_110"] * (age - 55) / 10)
+                    assert slope > 0.1, (model, horizon, outcome, sex, age, treated, slope)
+                    checked += 1
+    assert checked == 10 * 5 * 2 * 4
+
+
 @settings(max_examples=300, deadline=None)
 @given(v=prevent_inputs(), step=st.floats(0.5, 40))
 def test_prevent_higher_sbp_at_or_above_110_never_lowers_risk(v: dict[str, Any],
                                                                 step: float) -> None:
     """PREVENT models SBP with a knot at 110 mmHg and a negative slope below it (risk rises
     again at low SBP, by design), so the property holds from 110 up; the 30-year models were
-    developed for ages 30-59."""
+    developed for ages 30-59. Any model (the optional inputs are drawn too)."""
     v = dict(v, sbp=max(110.0, v["sbp"]), age=min(v["age"], 59.0))
     hi = dict(v, sbp=min(200.0, v["sbp"] + step))
     for x, y in _rises(PREVENT, v, hi):
         assert y >= x - 1e-12, (v, hi)
+
+
+@settings(max_examples=300, deadline=None)
+@given(v=prevent_inputs(), step=st.floats(0.5, 40))
+def test_prevent_sbp_above_110_follows_the_published_slope_at_any_age(v: dict[str, Any],
+                                                                        step: float) -> None:
+    """Above 59 the treated-SBP and age x SBP terms can outweigh the SBP term (e.g. heart
+    failure in treated men near 79 in the add-on 10-year models): the risk then follows the
+    sign of the published slope, which is constant in SBP above 110."""
+    v = dict(v, sbp=max(110.0, v["sbp"]))
+    hi = dict(v, sbp=min(200.0, v["sbp"] + step))
+    for e0, e1 in zip(PREVENT.calculate(v).estimates, PREVENT.calculate(hi).estimates,
+                      strict=True):
+        slope = _prevent_sbp_slope(v, e0.outcome, e0.horizon_years or 10)
+        if slope >= 0:
+            assert e1.value >= e0.value - 1e-12, (e0.outcome, v, hi)
+        else:
+            assert e1.value <= e0.value + 1e-12, (e0.outcome, v, hi)
+
+
+def test_prevent_treated_sbp_lowers_heart_failure_risk_near_79_in_an_add_on_model() -> None:
+    """Found by the property above: in the UACR model (Table S12B) a treated 79-year-old
+    man's 10-year heart-failure estimate falls as SBP rises (0.3290 - 0.0646 - 0.1230 x 2.4
+    < 0). This is the published model, not an implementation error."""
+    v = {"age": 79, "sex": "male", "total_c": 200, "hdl_c": 50, "sbp": 140,
+         "bp_treated": True, "statin": False, "diabetes": False, "smoker": False,
+         "egfr": 90, "bmi": 25, "uacr": 30}
+    assert _prevent_sbp_slope(v, "heart_failure", 10) < 0
+    lo = PREVENT.calculate(v).estimate("heart_failure", 10).value
+    hi = PREVENT.calculate(dict(v, sbp=160)).estimate("heart_failure", 10).value
+    assert hi < lo
 
 
 def test_prevent_sbp_below_110_is_a_j_curve_as_published() -> None:
@@ -127,9 +187,10 @@ def test_pce_2013_falls_with_age_in_a_published_corner() -> None:
 
 
 def _prevent_age_slope(v: dict[str, Any], outcome: str, horizon: int, age_t: float) -> float:
-    """d(linear predictor)/d((age-55)/10) of PREVENT at age_t (Khan 2023 Table S12)."""
+    """d(linear predictor)/d((age-55)/10) of PREVENT at age_t, in the model the inputs
+    select (Khan 2023 Table S12)."""
     t = _prevent.terms(v)
-    c = dict(zip(_prevent.TERMS, _prevent._C[(horizon, outcome, v["sex"])], strict=True))
+    c = _prevent.coefficients(_prevent.select_model(v), horizon, outcome, v["sex"])
     slope = c["age"] + (2 * c["age_sq"] * age_t if horizon == 30 else 0.0)
     for inter, base in (("age_non_hdl", "non_hdl"), ("age_hdl", "hdl"),
                         ("age_sbp_ge_110", "sbp_ge_110"), ("age_diabetes", "diabetes"),
@@ -190,6 +251,8 @@ def _inside(eid: str) -> dict[str, Any]:
     eq = get_equation(eid)
     v: dict[str, Any] = {}
     for s in eq.inputs:
+        if not s.required and s.kind == "number":
+            continue  # optional numbers (PREVENT's HbA1c, UACR, SDI decile) choose a model
         if s.kind == "number":
             lo, hi = s.valid or s.hard or (1, 2)
             v[s.name] = (lo + hi) / 2

@@ -1,11 +1,12 @@
 """Every equation against the published or independently computed reference values in
-``../shared/data/risk`` (see its README): Goff 2013 worked example, preventr PREVENT base and
-PCE rows, the QRISK3 2017 (and 2019) test tables of the ClinRisk C algorithm, CKD-EPI 2021
-examples."""
+``../shared/data/risk`` (see its README): Goff 2013 worked example, preventr PREVENT (every
+model and outcome) and PCE rows, the QRISK3 2017 (and 2019) test tables of the ClinRisk C
+algorithm, CKD-EPI 2021 examples."""
 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from hyperhealth.insights.risk._ckd_epi import CKD_EPI_CR, CKD_EPI_CR_CYS
 from hyperhealth.insights.risk._pce import PCE, individual_sum
 from hyperhealth.insights.risk._pce_revised import PCE_REVISED
-from hyperhealth.insights.risk._prevent import PREVENT
+from hyperhealth.insights.risk._prevent import MODELS, PREVENT, select_model
 from hyperhealth.insights.risk._qrisk3 import ETHNICITIES, QRISK3, SMOKING
 
 
@@ -44,7 +45,7 @@ def test_goff_2013_worked_example(shared_data: Path) -> None:
                                                          abs=5e-5)
 
 
-# -- preventr: PREVENT base and PCE rows -------------------------------------------------------
+# -- preventr: PREVENT and PCE rows ------------------------------------------------------------
 PREVENTR_TOL = 0.0005 + 1e-9  # expected values are proportions rounded half up to 3 dp
 
 
@@ -52,23 +53,46 @@ def preventr_rows(shared_data: Path) -> list[dict[str, str]]:
     return rows(shared_data / "risk" / "preventr" / "preventr_expected.csv")
 
 
-def test_prevent_base_every_preventr_row(shared_data: Path) -> None:
-    checked = 0
+def preventr_inputs(r: dict[str, str]) -> dict[str, Any]:
+    """A preventr row as PREVENT inputs; the SDI decile is the one of the row's ZIP code."""
+    v: dict[str, Any] = {
+        "age": float(r["age"]), "sex": r["sex"], "sbp": float(r["sbp"]),
+        "bp_treated": r["bp_tx"] == "1", "total_c": float(r["total_c"]),
+        "hdl_c": float(r["hdl_c"]), "statin": r["statin"] == "1", "diabetes": r["dm"] == "1",
+        "smoker": r["smoking"] == "1", "egfr": float(r["egfr"]), "bmi": float(r["bmi"])}
+    for name, col in (("hba1c", "hba1c"), ("uacr", "uacr"), ("sdi_decile", "sdi_decile")):
+        if r[col]:
+            v[name] = float(r[col])
+    return v
+
+
+#: PREVENT rows of preventr_expected.csv by (model, outcome): both horizons, both sexes
+PREVENTR_ROWS = {(m, o): n for m, n in (("base", 32), ("hba1c", 14), ("uacr", 18),
+                                         ("sdi", 18), ("full", 22))
+                 for o in ("total_cvd", "ascvd", "heart_failure", "chd", "stroke")}
+
+
+def test_prevent_every_preventr_row(shared_data: Path) -> None:
+    """Every PREVENT row (base, HbA1c, UACR, SDI and full models; total CVD, ASCVD, heart
+    failure, CHD and stroke; 10 and 30 years): the model the inputs select is the one
+    preventr used, and the risk is within its 3-decimal rounding."""
+    checked: Counter[tuple[str, str]] = Counter()
+    worst = 0.0
     for r in preventr_rows(shared_data):
-        if r["model"] != "base" or r["outcome"] not in ("total_cvd", "ascvd", "heart_failure"):
+        if r["model"] in ("pce_orig", "pce_rev"):
             continue
-        v = {"age": float(r["age"]), "sex": r["sex"], "sbp": float(r["sbp"]),
-             "bp_treated": r["bp_tx"] == "1", "total_c": float(r["total_c"]),
-             "hdl_c": float(r["hdl_c"]), "statin": r["statin"] == "1",
-             "diabetes": r["dm"] == "1", "smoker": r["smoking"] == "1",
-             "egfr": float(r["egfr"]), "bmi": float(r["bmi"])}
-        res = PREVENT.calculate(v)
+        res = PREVENT.calculate(preventr_inputs(r))
+        assert select_model(res.inputs) == r["model"], r
+        assert MODELS[r["model"]] in res.method and MODELS[r["model"]] in res.warnings[0]
         got = res.estimate(r["outcome"], int(r["horizon"])).value
         assert abs(got - float(r["expected_risk"])) <= PREVENTR_TOL, (r, got)
-        if r["note"]:  # preventr warns about 30-year risk above 59: so do we
-            assert any("30-year" in w for w in res.warnings)
-        checked += 1
-    assert checked == 96  # 16 rows x 3 outcomes x 2 horizons
+        worst = max(worst, abs(got - float(r["expected_risk"])))
+        # preventr warns on 30-year risk above 59 (on the 30-year rows): so do we, only then
+        warned = any("30-year" in w for w in res.warnings)
+        assert bool(r["note"]) == (warned and r["horizon"] == "30"), r
+        checked[(r["model"], r["outcome"])] += 1
+    assert checked == PREVENTR_ROWS  # 520 = 556 rows less 36 PCE rows
+    assert sum(checked.values()) == 520 and worst <= 0.0005
 
 
 def test_pce_and_revised_pce_every_preventr_row(shared_data: Path) -> None:
