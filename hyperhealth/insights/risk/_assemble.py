@@ -3,8 +3,12 @@
 Rules (also in ``docs/methods.md``, section Risk):
 
 - labs: the latest result of each LOINC code (``_codes.LAB_CODES``) up to ``as_of``, converted
-  to the equation's unit (cholesterol mmol/L x 38.67, creatinine umol/L / 88.4); a result in
-  another unit is not used and is reported;
+  to the equation's unit (cholesterol mmol/L x 38.67, creatinine umol/L / 88.4, urine
+  albumin/creatinine mg/mmol x 8.84); a result in another unit is not used and is reported;
+- PREVENT's optional inputs (they choose its model): HbA1c and UACR from the latest results
+  as above, when inside the add-on models' range; the Social Deprivation Index decile cannot be
+  looked up (no ZIP-to-SDI table) and is listed as missing unless given. What is absent is
+  listed under ``optional_missing`` (the equation still computes) and in ``notes``;
 - systolic BP: the mean of every reading in the ``BP_WINDOW`` (28 days) up to the latest reading;
   home-device readings are used when the window has any, else clinic readings. The window is a
   project choice (about four weeks of twice-daily home readings), not a clinical threshold;
@@ -32,8 +36,14 @@ from typing import Any
 
 from hyperhealth.errors import InputError
 from hyperhealth.insights.risk import _codes as K
-from hyperhealth.insights.risk._base import CHOL_MG_DL_PER_MMOL_L, CREATININE_UMOL_PER_MG_DL
+from hyperhealth.insights.risk._base import (
+    CHOL_MG_DL_PER_MMOL_L,
+    CREATININE_UMOL_PER_MG_DL,
+    Equation,
+)
 from hyperhealth.insights.risk._ckd_epi import egfr_creatinine, egfr_creatinine_cystatin
+from hyperhealth.insights.risk._prevent import OPTIONAL as PREVENT_OPTIONAL
+from hyperhealth.insights.risk._prevent import UACR_MG_G_PER_MG_MMOL
 from hyperhealth.insights.risk._registry import get_equation
 from hyperhealth.model import Condition, Medication, Observation, Person
 from hyperhealth.model.units import canonical_unit
@@ -88,6 +98,8 @@ class AssembledInputs:
     imputed: tuple[InputSource, ...]
     extra: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: optional inputs not found (PREVENT's HbA1c, UACR, SDI decile): computed without them
+    optional_missing: tuple[MissingInput, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -99,7 +111,9 @@ class AssembledInputs:
                 "used": [asdict(u) for u in self.used],
                 "missing": [asdict(m) for m in self.missing],
                 "imputed": [asdict(i) for i in self.imputed], "extra": dict(self.extra),
-                "notes": list(self.notes), "complete": self.complete}
+                "notes": list(self.notes),
+                "optional_missing": [asdict(m) for m in self.optional_missing],
+                "complete": self.complete}
 
 
 def _ref(o: Observation) -> str:
@@ -213,7 +227,9 @@ class Facts:
                 "hdl_c": ("mg/dL", {"mmol/L": CHOL_MG_DL_PER_MMOL_L}),
                 "ldl_c": ("mg/dL", {"mmol/L": CHOL_MG_DL_PER_MMOL_L}),
                 "creatinine": ("mg/dL", {"umol/L": 1 / CREATININE_UMOL_PER_MG_DL}),
-                "cystatin_c": ("mg/L", {}), "hba1c": ("%", {})}
+                "cystatin_c": ("mg/L", {}), "hba1c": ("%", {}),
+                "uacr": ("mg/g", {"mg/mmol": UACR_MG_G_PER_MG_MMOL, "mg/g{creat}": 1.0,
+                                  "ug/mg": 1.0})}
         for name, (unit, alt) in conv.items():
             o = best.get(name)
             if o is None:
@@ -426,6 +442,8 @@ class _Builder:
         self.missing: list[MissingInput] = []
         self.extra: dict[str, Any] = {}
         self.given: dict[str, Any] = {}
+        self.optional_missing: list[MissingInput] = []
+        self.notes: list[str] = []
 
     def take(self, name: str, fact: str | None = None) -> Any:
         fact = fact or name
@@ -438,6 +456,21 @@ class _Builder:
         self.used.append(src if src.name == name else InputSource(
             name, src.value, src.how, src.detail, src.records, src.when))
         return src.value
+
+    def take_optional(self, name: str, valid: tuple[float, float] | None, unit: str) -> None:
+        """An input the equation computes without: used when found and inside ``valid``."""
+        src = self.f.found.get(name)
+        if src is None:
+            self.optional_missing.append(self.f.missing.get(name) or MissingInput(
+                name, "not found in the records", f"give {name}"))
+            return
+        if valid is not None and not valid[0] <= src.value <= valid[1]:
+            self.optional_missing.append(MissingInput(
+                name, f"{src.detail}: outside {valid[0]:g}-{valid[1]:g} {unit}, the range the "
+                "equation was derived in, so not used", "check the result and its unit"))
+            return
+        self.values[name] = src.value
+        self.used.append(src)
 
     def derive(self, name: str, value: Any, how: str, detail: str,
                sources: Iterable[InputSource]) -> None:
@@ -504,6 +537,7 @@ def assemble_inputs(store: Store, person_id: str, equation: str, *,
         b.take("smoker")
         b.take("egfr")
         b.take("bmi")
+        _prevent_optional(b, eq)
     elif eid == "qrisk3":
         _qrisk3(b)
     elif eid == "findrisc":
@@ -539,9 +573,32 @@ def assemble_inputs(store: Store, person_id: str, equation: str, *,
         b.used = [u for u in b.used if u.name != name]
         b.imputed = [u for u in b.imputed if u.name != name]
         b.missing = [m for m in b.missing if m.name != name]
+        b.optional_missing = [m for m in b.optional_missing if m.name != name]
         b.used.append(InputSource(name, value, "given", "given by the person or a clinician"))
+    if eid == "prevent":
+        b.notes.append(_prevent_note(b))
     return AssembledInputs(person_id, eq.id, f.as_of, b.values, tuple(b.used),
-                           tuple(b.missing), tuple(b.imputed), b.extra, tuple(f.notes))
+                           tuple(b.missing), tuple(b.imputed), b.extra,
+                           (*f.notes, *b.notes), tuple(b.optional_missing))
+
+
+def _prevent_optional(b: _Builder, eq: Equation) -> None:
+    """HbA1c and UACR from the latest results; the SDI decile cannot be looked up."""
+    for name in ("hba1c", "uacr"):
+        spec = eq.spec(name)
+        b.take_optional(name, spec.valid, spec.unit)
+    b.optional_missing.append(MissingInput(
+        "sdi_decile", "the Social Deprivation Index decile of the home area cannot be looked "
+        "up: hyperhealth has no ZIP-code-to-SDI table", "give the decile (1-10) of the "
+        "Robert Graham Center SDI for the home ZIP code, if known"))
+
+
+def _prevent_note(b: _Builder) -> str:
+    labels = {"hba1c": "HbA1c", "uacr": "urine albumin/creatinine", "sdi_decile": "SDI decile"}
+    parts = [f"{labels[n]} {'used' if n in b.values else 'not available'}"
+             for n in PREVENT_OPTIONAL]
+    return ("PREVENT's optional inputs choose its model (none: base model; one: the base "
+            "model adding it; two or three: the full model): " + "; ".join(parts) + ".")
 
 
 def _qrisk3(b: _Builder) -> None:

@@ -27,7 +27,10 @@ LAB_CODES: dict[str, str] = {
     "39469-2": "ldl_c",
     "2160-0": "creatinine", "38483-4": "creatinine", "14682-9": "creatinine",
     "33863-2": "cystatin_c",
-    "4548-4": "hba1c", "17856-6": "hba1c",
+    "4548-4": "hba1c", "17856-6": "hba1c", "4549-2": "hba1c",
+    # urine albumin/creatinine, spot urine: mass ratio, microalbumin (as Synthea records it),
+    # ratio
+    "9318-7": "uacr", "14959-1": "uacr", "32294-1": "uacr",
 }
 #: stored eGFR results: 98979-8 is CKD-EPI 2021; the others are older or unnamed equations
 EGFR_CODES = {"98979-8": "CKD-EPI 2021 (creatinine)", "62238-1": "CKD-EPI 2009",

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from risk_records import AS_OF, PID, fill
+from risk_records import AS_OF, PID, fill, lab
 
 from hyperhealth.errors import InputError
 from hyperhealth.insights.risk import (
@@ -206,3 +206,41 @@ def test_synthea_people(tmp_path: Path, shared_data: Path) -> None:
         assert computed > 10
     finally:
         store.close()
+
+
+def test_assemble_prevent_optional_inputs_choose_the_model(store: Store) -> None:
+    """HbA1c and UACR come from the latest results with their records; the SDI decile
+    cannot be looked up; what is absent is listed and the equation still computes."""
+    fill(store)
+    a = assemble_inputs(store, PID, "prevent", as_of=AS_OF)
+    assert a.complete and a.values["hba1c"] == 7.1 and "uacr" not in a.values
+    assert used(a, "hba1c").records == ("Observation 4548-4 a1c (test)",)  # type: ignore[attr-defined]
+    why = {m.name: m.reason for m in a.optional_missing}
+    assert list(why) == ["uacr", "sdi_decile"]
+    assert why["uacr"] == "no result on record" and "ZIP" in why["sdi_decile"]
+    assert any("HbA1c used" in n and "SDI decile not available" in n for n in a.notes)
+    assert "base model adding HbA1c" in calculate("prevent", a.values).method
+    assert [m["name"] for m in a.to_dict()["optional_missing"]] == ["uacr", "sdi_decile"]
+
+    # a urine albumin/creatinine ratio in mg/mmol: converted, and two add-ons make it full
+    with store.transaction() as w:
+        w.add_observations([lab("14959-1", 3.0, "mg/mmol", 10, "acr")])
+    b = assemble_inputs(store, PID, "prevent", as_of=AS_OF)
+    assert b.values["uacr"] == pytest.approx(3.0 * 8.84)
+    assert "(3 mg/mmol)" in used(b, "uacr").detail  # type: ignore[attr-defined]
+    assert [m.name for m in b.optional_missing] == ["sdi_decile"]
+    assert "full model" in calculate("prevent", b.values).method
+
+    # the decile given by the person: nothing optional is missing any more
+    c = assemble_inputs(store, PID, "prevent", as_of=AS_OF, given={"sdi_decile": 4})
+    assert c.optional_missing == () and used(c, "sdi_decile").how == "given"  # type: ignore[attr-defined]
+
+    # a result outside the add-on models' range is not used, and says why
+    with store.transaction() as w:
+        w.add_observations([lab("4548-4", 17.0, "%", 5, "a1c-high")])
+    d = assemble_inputs(store, PID, "prevent", as_of=AS_OF)
+    assert "hba1c" not in d.values
+    assert "outside 4.5-15 %" in next(m.reason for m in d.optional_missing if m.name == "hba1c")
+    run = risk_for_person(store, PID, as_of=AS_OF).run("prevent")
+    assert run.status == "computed" and run.result is not None
+    assert "base model adding UACR" in run.result.method
