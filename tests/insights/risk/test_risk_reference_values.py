@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,9 @@ def test_prevent_every_preventr_row(shared_data: Path) -> None:
         assert MODELS[r["model"]] in res.method and MODELS[r["model"]] in res.warnings[0]
         got = res.estimate(r["outcome"], int(r["horizon"])).value
         assert abs(got - float(r["expected_risk"])) <= PREVENTR_TOL, (r, got)
+        # and, rounded half up to 3 decimals as preventr does, the very same number
+        assert Decimal(repr(got)).quantize(Decimal("0.001"), ROUND_HALF_UP) == Decimal(
+            r["expected_risk"]).quantize(Decimal("0.001")), (r, got)
         worst = max(worst, abs(got - float(r["expected_risk"])))
         # preventr warns on 30-year risk above 59 (on the 30-year rows): so do we, only then
         warned = any("30-year" in w for w in res.warnings)
