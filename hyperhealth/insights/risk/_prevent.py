@@ -16,11 +16,11 @@ SDI decile groups 4-6 and 7-10 against 1-3, and an indicator for each of them be
 
 Which model: the base model when none of HbA1c, UACR and SDI decile is given; the base model
 adding that one when exactly one is given; the full model when two or three are given, the
-absent one entered through the full model's missing-value term. This is the rule the AHA
-calculator applies as documented by preventr 0.12.0 (``estimate_risk()``, section "Model
-selection when model = NULL"; ``select_model()`` in ``R/helpers.R``); the missing-value terms
-are part of the published full model (Table S12E/J). The result's ``method`` and ``warnings``
-name the model and which optional inputs were used.
+absent one entered through the full model's missing-value term. The rule is preventr
+0.12.0's (documented in ``estimate_risk()``, section "Model selection when model = NULL", and
+implemented by ``select_model()`` in ``R/helpers.R``); the missing-value terms that let the
+full model run without one of the three are part of the published full model (Table S12E/J).
+The result's ``method`` and ``warnings`` name the model and which optional inputs were used.
 
 SDI: PREVENT takes the Social Deprivation Index decile (Robert Graham Center, by ZIP code
 tabulation area). hyperhealth has no ZIP-to-SDI table, so the decile is an input
