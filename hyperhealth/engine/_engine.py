@@ -9,7 +9,12 @@ A reading no newer than the newest already processed for that person and code (i
 is *late*: it is stored and shown, but does not drive detectors, because detector state has
 moved past it. Duplicates fall under the same rule. Late readings are counted.
 
-Durability: detector state and the alert changes of a batch are saved in one transaction. On
+Durability: the state of every person with findings in a batch is saved in the transaction
+that applies the findings. The state of persons without findings is saved at most every
+``save_every_s`` seconds (and on :meth:`flush`, :meth:`detach` and each tick): a saved state
+is always a point at which every finding up to it has been applied, and the rules are
+deterministic, so replaying from it after a crash re-derives nothing that was not already
+applied. Under load this saves most states once a second instead of once per batch. On
 start, :meth:`catch_up` processes whatever the store holds beyond each person's watermarks,
 so readings stored while the engine was down (or between an ingest commit and a crash) are
 processed exactly once; a finding re-derived after a crash meets its existing alert and is
@@ -18,6 +23,7 @@ de-duplicated.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -54,6 +60,7 @@ from hyperhealth.store import _schema as S
 log = logging.getLogger("hyperhealth.engine")
 
 Finding = AlertRequest | Clear
+SAVE_MAX = 64  # deferred state saves per batch (those with findings are always saved)
 Batch = Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]  # person -> code -> (t, v)
 
 
@@ -91,8 +98,10 @@ class Engine:
         book: AlertBook | None = None,
         rest_minutes: int = 10,
         clock: Callable[[], int] | None = None,
+        save_every_s: float = 1.0,
     ) -> None:
         self.store = store
+        self.save_every_s = save_every_s
         self.config = config or RuleConfig()
         self.rules = self.config.rules()
         self.book = book or AlertBook(store)
@@ -101,6 +110,10 @@ class Engine:
         self.stats = EngineStats()
         self._states: dict[str, dict[str, Any]] = {}
         self._subjects: dict[str, Subject] = {}
+        self._saved: set[str] = set()  # persons whose state row exists in the store
+        #: persons whose state is newer than the stored one -> since when (oldest first)
+        self._unsaved: dict[str, float] = {}
+        self._rules_by_codes: dict[frozenset[str], list[Any]] = {}
         self._lock = threading.RLock()  # live batches may come from several ingest threads
         self._inputs = {c for r in self.rules for c in r.codes} | {HEART_RATE, STEPS}
         #: called after a commit that queued notifications (a dispatcher's ``wake``)
@@ -115,6 +128,12 @@ class Engine:
 
     def detach(self) -> None:
         self.store.remove_commit_listener(self.on_commit)
+        self.flush()
+
+    def flush(self) -> None:
+        """Save every state not yet saved (see the module's note on durability)."""
+        with self._lock:
+            self._commit([], [], self.clock(), flush=True)
 
     def on_commit(self, done: Committed) -> None:
         batch = self._batch_from_rows(done.rows)
@@ -136,7 +155,7 @@ class Engine:
                 self._run(pid, st, {}, ticking, now, findings)
                 if len(findings) > before:
                     touched.append(pid)
-            self._commit(touched, findings, now)
+            self._commit(touched, findings, now, flush=True)
         self.book.escalate(now)
         return findings
 
@@ -168,11 +187,20 @@ class Engine:
                     if len(rest):
                         data[RESTING_HR] = rest
                 if data:
-                    self._run(pid, st, data, self.rules, now, findings)
+                    self._run(pid, st, data, self._rules_for(data), now, findings)
             self.stats.batches += 1
             if save:
                 self._commit(list(batch), findings, now)
         return findings
+
+    def _rules_for(self, data: Mapping[str, Chunk]) -> list[Any]:
+        """The rules that read any of these streams, in registry order (cached per set)."""
+        codes = frozenset(data)
+        rules = self._rules_by_codes.get(codes)
+        if rules is None:
+            rules = [r for r in self.rules if any(c in codes for c in r.codes)]
+            self._rules_by_codes[codes] = rules
+        return rules
 
     def _fresh(self, t: np.ndarray, v: np.ndarray, wm: int | None) -> Chunk:
         n = len(t)
@@ -205,8 +233,6 @@ class Engine:
         rule_states = st.setdefault("rules", {})
         before = len(findings)  # ``findings`` collects the whole batch
         for rule in rules:
-            if data and not any(c in data for c in rule.codes):
-                continue
             params = self.config.params(rule.name, pid)
             if not params.get("enabled", True):
                 continue
@@ -220,14 +246,30 @@ class Engine:
             findings.extend(ctx.findings)
         self.stats.findings += len(findings) - before
 
-    def _commit(self, persons: Sequence[str], findings: list[Finding], now: int) -> None:
-        """Save the persons' state and apply the findings in one transaction."""
-        if not persons and not findings:
+    def _commit(self, persons: Sequence[str], findings: list[Finding], now: int, *,
+                flush: bool = False) -> None:
+        """Apply the findings and save the state of their persons in one transaction; save
+        other persons' state too once it is ``save_every_s`` old (at most ``SAVE_MAX`` per
+        batch, the oldest first, so the saves spread over batches), or all with ``flush``."""
+        clock = time.monotonic()
+        for pid in persons:
+            self._unsaved.setdefault(pid, clock)
+        if flush:
+            save = list(self._unsaved)
+        else:
+            due = clock - self.save_every_s
+            save = list(itertools.islice(
+                itertools.takewhile(lambda p: self._unsaved[p] <= due, self._unsaved), SAVE_MAX))
+            save += sorted({f.person_id for f in findings}.difference(save))
+        if not save and not findings:
             return
         tz_of = {pid: self._subject(pid).tz for pid in {f.person_id for f in findings}}
         with self.store.transaction() as w:
-            self._save(w.conn, persons, now)
+            self._save(w.conn, save, now)
             applied = self.book.apply(w.conn, findings, tz_of, now)
+        self._saved.update(save)  # only once committed: a rolled-back insert must not count
+        for pid in save:
+            self._unsaved.pop(pid, None)
         self.stats.alerts.add(applied)
         if applied.notifications and self.on_notifications is not None:
             self.on_notifications()
@@ -273,6 +315,7 @@ class Engine:
                 t0 = t1
             if progress is not None:
                 progress(pid, n)
+        self.flush()
         return self.stats
 
     def catch_up(self) -> EngineStats:
@@ -290,9 +333,13 @@ class Engine:
                 w.conn.execute(q)
             if person_ids is None:
                 self._states.clear()
+                self._saved.clear()
+                self._unsaved.clear()
             else:
                 for p in person_ids:
                     self._states.pop(p, None)
+                    self._saved.discard(p)
+                    self._unsaved.pop(p, None)
 
     def _present(self, pid: str) -> dict[str, tuple[int, int]]:
         return {
@@ -321,21 +368,33 @@ class Engine:
             ).all()
         for pid, blob in rows:
             self._states[pid] = orjson.loads(zlib.decompress(blob))
+            self._saved.add(pid)
         for pid in missing:
             self._states.setdefault(pid, {})
 
     def _save(self, conn: sa.Connection, person_ids: Sequence[str], now: int) -> None:
+        """Write the persons' state: one bulk update for rows known to exist, an upsert for
+        the others (and for all, should the bulk update miss a row someone else deleted)."""
         es = S.engine_state
-        for pid in person_ids:
-            blob = zlib.compress(
-                orjson.dumps(self._states[pid], option=orjson.OPT_SERIALIZE_NUMPY), 1
-            )
-            pk = self.store._pk(conn, pid)
+        rows = [{"b_pk": self.store._pk(conn, pid),
+                 "b_state": zlib.compress(
+                     orjson.dumps(self._states[pid], option=orjson.OPT_SERIALIZE_NUMPY), 1),
+                 "b_now": now} for pid in person_ids]
+        known = [r for pid, r in zip(person_ids, rows, strict=True) if pid in self._saved]
+        rest = [r for pid, r in zip(person_ids, rows, strict=True) if pid not in self._saved]
+        if known:
             n = conn.execute(
-                sa.update(es).where(es.c.person_pk == pk).values(state=blob, updated_us=now)
-            ).rowcount
+                sa.update(es).where(es.c.person_pk == sa.bindparam("b_pk")).values(
+                    state=sa.bindparam("b_state"), updated_us=sa.bindparam("b_now")),
+                known).rowcount
+            if n != len(known):
+                rest += known
+        for r in rest:
+            n = conn.execute(sa.update(es).where(es.c.person_pk == r["b_pk"])
+                             .values(state=r["b_state"], updated_us=now)).rowcount
             if not n:
-                conn.execute(sa.insert(es).values(person_pk=pk, state=blob, updated_us=now))
+                conn.execute(sa.insert(es).values(person_pk=r["b_pk"], state=r["b_state"],
+                                                  updated_us=now))
 
     def _known_persons(self) -> list[str]:
         es, p = S.engine_state, S.persons

@@ -17,8 +17,8 @@ class LiveMonitor:
     ``tick_s`` seconds (silence rules, escalation). Use as a context manager."""
 
     def __init__(self, store: Store, config: RuleConfig | None = None, *,
-                 tick_s: float = 60.0) -> None:
-        self.engine = Engine(store, config)
+                 tick_s: float = 60.0, save_every_s: float = 1.0) -> None:
+        self.engine = Engine(store, config, save_every_s=save_every_s)
         self.tick_s = tick_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

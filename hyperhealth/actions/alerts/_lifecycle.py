@@ -125,98 +125,19 @@ class AlertBook:
         tz_of: Mapping[str, str],
         now_us: int,
     ) -> ApplyStats:
-        """Turn rule findings into alert changes and notifications (in ``conn``'s transaction)."""
-        stats = ApplyStats()
+        """Turn rule findings into alert changes and notifications (in ``conn``'s transaction).
+
+        The active alerts, snoozes and webhooks of the batch's persons are read once, and the
+        updates, events and notifications are written in bulk at the end, so a live batch costs
+        a few statements plus one insert per new alert, not a dozen per finding."""
+        run = _Findings(self, conn, {f.person_id for f in findings}, now_us)
         for f in sorted(findings, key=lambda f: f.time):
-            pk = self.store._pk(conn, f.person_id)
-            active = _active(conn, pk, f.rule, f.key)
             if isinstance(f, Clear):
-                if active is not None and active["status"] == "suppressed":
-                    # it stays suppressed (never shown), but the condition is over
-                    conn.execute(
-                        sa.update(S.alerts)
-                        .where(S.alerts.c.pk == active["pk"])
-                        .values(resolved_us=to_us(f.time))
-                    )
-                elif active is not None:
-                    self._resolve(
-                        conn,
-                        active,
-                        to_us(f.time),
-                        "engine",
-                        "auto-resolved",
-                        {"reason": f.reason},
-                        now_us,
-                    )
-                    stats.resolved += 1
-                    stats.notifications += self._notify(conn, active["pk"], "resolved", now_us)
-                continue
-            t = to_us(f.time)
-            if active is not None:
-                stats.updated += 1
-                level = max(int(active["level"]), int(f.level))
-                conn.execute(
-                    sa.update(S.alerts)
-                    .where(S.alerts.c.pk == active["pk"])
-                    .values(
-                        last_seen_us=t,
-                        evidence=dict(f.evidence),
-                        level=level,
-                        explanation=f.explanation,
-                        title=f.title,
-                    )
-                )
-                if active["status"] == "suppressed":
-                    continue
-                due = (
-                    active["last_notified_us"] is None
-                    or t - int(active["last_notified_us"])
-                    >= self.policy.repeat_minutes[Level(level)] * MINUTE_US
-                )
-                if level > int(active["level"]) or due:
-                    reason = "raised" if level > int(active["level"]) else "repeat"
-                    stats.notifications += self._notify_if_awake(
-                        conn, pk, active["pk"], level, reason, t, now_us
-                    )
-                continue
-            status = "open"
-            if f.level < Level.URGENT and self._spent(conn, pk, f.time, tz_of.get(f.person_id)):
-                status = "suppressed"
-                stats.suppressed += 1
+                run.clear(f)
             else:
-                stats.opened += 1
-            alert_pk = conn.execute(
-                sa.insert(S.alerts).values(
-                    person_pk=pk,
-                    rule=f.rule,
-                    key=f.key,
-                    rule_version=f.rule_version,
-                    level=int(f.level),
-                    status=status,
-                    title=f.title,
-                    explanation=f.explanation,
-                    evidence=dict(f.evidence),
-                    citation=f.citation,
-                    opened_us=t,
-                    last_seen_us=t,
-                    notifications=0,
-                    escalation=0,
-                    created_us=now_us,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            _event(
-                conn,
-                alert_pk,
-                now_us,
-                "engine",
-                status if status == "suppressed" else "opened",
-                {"over_budget": status == "suppressed"},
-            )
-            if status == "open":
-                stats.notifications += self._notify_if_awake(
-                    conn, pk, alert_pk, int(f.level), "opened", t, now_us
-                )
-        return stats
+                run.request(f, tz_of.get(f.person_id))
+        run.flush()
+        return run.stats
 
     def _spent(self, conn: sa.Connection, pk: int, t: datetime, tz: str | None) -> bool:
         """Has the person had ``daily_budget`` non-urgent alerts on the local day of ``t``?"""
@@ -234,67 +155,21 @@ class AlertBook:
         ).scalar_one()
         return int(n) >= self.policy.daily_budget
 
-    def _notify_if_awake(
-        self,
-        conn: sa.Connection,
-        person_pk: int,
-        alert_pk: int,
-        level: int,
-        reason: str,
-        t_us: int,
-        now_us: int,
-    ) -> int:
-        snooze = (
-            conn.execute(sa.select(S.alert_snoozes).where(S.alert_snoozes.c.person_pk == person_pk))
-            .mappings()
-            .first()
-        )
-        if snooze is not None and level <= snooze["max_level"] and t_us < snooze["until_us"]:
-            _event(
-                conn,
-                alert_pk,
-                now_us,
-                "engine",
-                "held",
-                {"reason": "snoozed", "until": from_us(snooze["until_us"]).isoformat()},
-            )
-            return 0
-        conn.execute(
-            sa.update(S.alerts)
-            .where(S.alerts.c.pk == alert_pk)
-            .values(last_notified_us=t_us, notifications=S.alerts.c.notifications + 1)
-        )
-        return self._notify(conn, alert_pk, reason, now_us)
-
     def _notify(
         self, conn: sa.Connection, alert_pk: int, reason: str, now_us: int, care_team: bool = False
     ) -> int:
         """Queue the alert's current state for MQTT and each matching webhook."""
         alert = self._get(conn, alert_pk)
-        payload = {**alert.to_dict(), "reason": reason}
-        rows = [] if care_team else [{"channel": "mqtt", "target": alert_topic(alert.person_id)}]
         w = S.webhooks
-        pk = self.store._pk(conn, alert.person_id)
-        q = sa.select(w.c.pk).where(
-            w.c.active,
-            w.c.min_level <= int(alert.level),
-            sa.or_(w.c.person_pk.is_(None), w.c.person_pk == pk),
-            w.c.care_team == care_team,
+        hooks = conn.execute(
+            sa.select(w.c.pk, w.c.person_pk, w.c.min_level, w.c.care_team)
+            .where(w.c.active).order_by(w.c.pk)
+        ).all()
+        rows = _notifications(
+            alert, self.store._pk(conn, alert.person_id), reason, now_us, hooks, care_team
         )
-        rows += [{"channel": "webhook", "target": str(r[0])} for r in conn.execute(q)]
-        for r in rows:
-            conn.execute(
-                sa.insert(S.notifications).values(
-                    alert_pk=alert_pk,
-                    reason=reason,
-                    payload=payload,
-                    created_us=now_us,
-                    attempts=0,
-                    next_attempt_us=now_us,
-                    last_error="",
-                    **r,
-                )
-            )
+        if rows:
+            conn.execute(sa.insert(S.notifications), rows)
         return len(rows)
 
     def _resolve(
@@ -477,31 +352,178 @@ class AlertBook:
         return _alert(row)
 
 
+class _Findings:
+    """One :meth:`AlertBook.apply`: what it read once, and the rows it writes at the end."""
+
+    def __init__(self, book: AlertBook, conn: sa.Connection, persons: set[str], now_us: int):
+        self.book, self.conn, self.now = book, conn, now_us
+        self.stats = ApplyStats()
+        self.pks = {pid: book.store._pk(conn, pid) for pid in sorted(persons)}
+        a, sn, w = S.alerts, S.alert_snoozes, S.webhooks
+        pk_list = list(self.pks.values())
+        #: (person pk, rule, key) -> its active alerts, newest first (as ``_active`` picks)
+        self.active: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
+        self.snoozes: dict[int, Any] = {}
+        for chunk in _chunks(pk_list):
+            rows = conn.execute(
+                sa.select(a)
+                .where(a.c.person_pk.in_(chunk), _is_active())
+                .order_by(a.c.pk.desc())
+            ).mappings()
+            for r in rows:
+                self.active.setdefault((r["person_pk"], r["rule"], r["key"]), []).append(dict(r))
+            for r in conn.execute(sa.select(sn).where(sn.c.person_pk.in_(chunk))).mappings():
+                self.snoozes[r["person_pk"]] = r
+        self.hooks = conn.execute(
+            sa.select(w.c.pk, w.c.person_pk, w.c.min_level, w.c.care_team)
+            .where(w.c.active).order_by(w.c.pk)
+        ).all() if persons else []
+        self.ids = {pk: pid for pid, pk in self.pks.items()}
+        self.dirty: dict[int, dict[str, Any]] = {}  # alert pk -> row to write back
+        self.events: list[dict[str, Any]] = []
+        self.notes: list[dict[str, Any]] = []
+
+    def clear(self, f: Clear) -> None:
+        pk = self.pks[f.person_id]
+        active = self._active(pk, f.rule, f.key)
+        if active is None:
+            return
+        self._drop(pk, f.rule, f.key)
+        active["resolved_us"] = to_us(f.time)
+        self.dirty[active["pk"]] = active
+        if active["status"] == "suppressed":
+            return  # it stays suppressed (never shown), but the condition is over
+        active["status"] = "resolved"
+        self._event(active["pk"], "engine", "auto-resolved", {"reason": f.reason})
+        self.stats.resolved += 1
+        self._notify(active, "resolved")
+
+    def request(self, f: AlertRequest, tz: str | None) -> None:
+        pk = self.pks[f.person_id]
+        t = to_us(f.time)
+        active = self._active(pk, f.rule, f.key)
+        if active is not None:
+            self.stats.updated += 1
+            before = int(active["level"])
+            level = max(before, int(f.level))
+            active.update(last_seen_us=t, evidence=dict(f.evidence), level=level,
+                          explanation=f.explanation, title=f.title)
+            self.dirty[active["pk"]] = active
+            if active["status"] == "suppressed":
+                return
+            last = active["last_notified_us"]
+            due = last is None or t - int(last) >= (
+                self.book.policy.repeat_minutes[Level(level)] * MINUTE_US)
+            if level > before or due:
+                self._notify_if_awake(active, "raised" if level > before else "repeat", t)
+            return
+        status = "open"
+        if f.level < Level.URGENT:
+            self._write_rows()  # the budget counts what this batch changed too
+            if self.book._spent(self.conn, pk, f.time, tz):
+                status = "suppressed"
+        if status == "open":
+            self.stats.opened += 1
+        else:
+            self.stats.suppressed += 1
+        row: dict[str, Any] = {c.name: None for c in S.alerts.c}
+        row.update(person_pk=pk, rule=f.rule, key=f.key, rule_version=f.rule_version,
+                   level=int(f.level), status=status, title=f.title,
+                   explanation=f.explanation, evidence=dict(f.evidence), citation=f.citation,
+                   opened_us=t, last_seen_us=t, notifications=0, escalation=0,
+                   created_us=self.now)
+        del row["pk"]
+        inserted = self.conn.execute(sa.insert(S.alerts), row).inserted_primary_key
+        row["pk"] = inserted[0]  # type: ignore[index]
+        self.active.setdefault((pk, f.rule, f.key), []).insert(0, row)
+        self._event(row["pk"], "engine", status if status == "suppressed" else "opened",
+                    {"over_budget": status == "suppressed"})
+        if status == "open":
+            self._notify_if_awake(row, "opened", t)
+
+    def flush(self) -> None:
+        self._write_rows()
+        if self.events:
+            self.conn.execute(sa.insert(S.alert_events), self.events)
+        if self.notes:
+            self.conn.execute(sa.insert(S.notifications), self.notes)
+        self.events, self.notes = [], []
+
+    # -- inside ----------------------------------------------------------------------------
+    def _active(self, pk: int, rule: str, key: str) -> dict[str, Any] | None:
+        rows = self.active.get((pk, rule, key))
+        return rows[0] if rows else None
+
+    def _drop(self, pk: int, rule: str, key: str) -> None:
+        self.active[(pk, rule, key)].pop(0)
+
+    def _notify_if_awake(self, row: dict[str, Any], reason: str, t_us: int) -> None:
+        snooze = self.snoozes.get(row["person_pk"])
+        if snooze is not None and row["level"] <= snooze["max_level"] \
+                and t_us < snooze["until_us"]:
+            self._event(row["pk"], "engine", "held",
+                        {"reason": "snoozed", "until": from_us(snooze["until_us"]).isoformat()})
+            return
+        row["last_notified_us"] = t_us
+        row["notifications"] = int(row["notifications"]) + 1
+        self.dirty[row["pk"]] = row
+        self._notify(row, reason)
+
+    def _notify(self, row: dict[str, Any], reason: str) -> None:
+        alert = _alert({**row, "person_id": self.ids[row["person_pk"]]})
+        new = _notifications(alert, row["person_pk"], reason, self.now, self.hooks)
+        self.notes += new
+        self.stats.notifications += len(new)
+
+    def _event(self, alert_pk: int, actor: str, action: str, detail: dict[str, Any]) -> None:
+        self.events.append({"alert_pk": alert_pk, "at_us": self.now, "actor": actor,
+                            "action": action, "detail": detail})
+
+    def _write_rows(self) -> None:
+        if not self.dirty:
+            return
+        a = S.alerts
+        self.conn.execute(
+            sa.update(a).where(a.c.pk == sa.bindparam("b_pk")).values(
+                {c: sa.bindparam(f"b_{c}") for c in _MUTABLE}),
+            [{"b_pk": r["pk"], **{f"b_{c}": r[c] for c in _MUTABLE}}
+             for r in self.dirty.values()],
+        )
+        self.dirty.clear()
+
+
+#: the alert columns the engine's findings change
+_MUTABLE = ("status", "level", "title", "explanation", "evidence", "last_seen_us",
+            "resolved_us", "last_notified_us", "notifications")
+
+
+def _notifications(alert: Alert, person_pk: int, reason: str, now_us: int,
+                   hooks: Sequence[Any], care_team: bool = False) -> list[dict[str, Any]]:
+    """Outbox rows for the alert's current state: its MQTT topic (not for the care team) and
+    every active webhook of the person (or of everyone) at or below the alert's level."""
+    payload = {**alert.to_dict(), "reason": reason}
+    targets = [] if care_team else [("mqtt", alert_topic(alert.person_id))]
+    targets += [("webhook", str(h.pk)) for h in hooks
+                if h.min_level <= int(alert.level) and h.care_team == care_team
+                and h.person_pk in (None, person_pk)]
+    return [{"alert_pk": alert.id, "channel": channel, "target": target, "reason": reason,
+             "payload": payload, "created_us": now_us, "attempts": 0,
+             "next_attempt_us": now_us, "last_error": ""} for channel, target in targets]
+
+
+def _chunks(items: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _is_active() -> sa.ColumnElement[bool]:
+    a = S.alerts
+    return sa.or_(a.c.status.in_(ACTIVE),
+                  sa.and_(a.c.status == "suppressed", a.c.resolved_us.is_(None)))
+
+
 def _select() -> sa.Select[Any]:
     return sa.select(S.alerts, S.persons.c.id.label("person_id")).join(
         S.persons, S.persons.c.pk == S.alerts.c.person_pk
-    )
-
-
-def _active(conn: sa.Connection, pk: int, rule: str, key: str) -> Any:
-    a = S.alerts
-    return (
-        conn.execute(
-            sa.select(a)
-            .where(
-                a.c.person_pk == pk,
-                a.c.rule == rule,
-                a.c.key == key,
-                sa.or_(
-                    a.c.status.in_(ACTIVE),
-                    sa.and_(a.c.status == "suppressed", a.c.resolved_us.is_(None)),
-                ),
-            )
-            .order_by(a.c.pk.desc())
-            .limit(1)
-        )
-        .mappings()
-        .first()
     )
 
 

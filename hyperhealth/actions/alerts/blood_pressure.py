@@ -10,6 +10,8 @@ Hypertensive crisis is >= 180 systolic and/or >= 120 diastolic: one reading is e
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -37,6 +39,19 @@ def category(sbp: float, dbp: float) -> int:
     return 0
 
 
+def _days(times: list[int], enough: int) -> int:
+    """Distinct days among sorted ``times``, counted up to ``enough`` (a jump per day).
+
+    >>> _days([0, 5, DAY_US, 3 * DAY_US], 9), _days([0, DAY_US, 2 * DAY_US], 2)
+    (3, 2)
+    """
+    days, i = 0, 0
+    while i < len(times) and days < enough:
+        days += 1
+        i = bisect.bisect_left(times, (times[i] // DAY_US + 1) * DAY_US, i)
+    return days
+
+
 class BloodPressure(Rule):
     name = "blood-pressure"
     version = "1"
@@ -53,10 +68,13 @@ class BloodPressure(Rule):
 
     def evaluate(self, ctx: RuleContext) -> None:
         s, d = ctx.chunk(SYSTOLIC_BP), ctx.chunk(DIASTOLIC_BP)
-        t, i, j = np.intersect1d(s.t, d.t, assume_unique=False, return_indices=True)
+        if len(s.t) == len(d.t) and np.array_equal(s.t, d.t):  # the usual case: paired
+            t, sbp, dbp = s.t, s.v, d.v
+        else:
+            t, i, j = np.intersect1d(s.t, d.t, assume_unique=False, return_indices=True)
+            sbp, dbp = s.v[i], d.v[j]
         if not len(t):
             return  # unpaired halves of a reading are not used (one message carries both)
-        sbp, dbp = s.v[i], d.v[j]
         p = ctx.params
         crisis = (sbp >= p["crisis_systolic"]) | (dbp >= p["crisis_diastolic"])
         was = bool(ctx.state.get("crisis", False))
@@ -96,14 +114,15 @@ class BloodPressure(Rule):
             win["t"].append(tk)
             win["s"].append(float(sbp[k]))
             win["d"].append(float(dbp[k]))
-            start = tk - int(p["average_days"] * DAY_US)
-            keep = [n for n, x in enumerate(win["t"]) if x > start]
-            for name in ("t", "s", "d"):
-                win[name] = [win[name][n] for n in keep]
-            days = len({x // DAY_US for x in win["t"]})
-            if len(win["t"]) < p["min_readings"] or days < p["min_days"]:
+            # the window is in time order (the engine feeds each stream in order)
+            old = bisect.bisect_right(win["t"], tk - int(p["average_days"] * DAY_US))
+            if old:
+                for name in ("t", "s", "d"):
+                    del win[name][:old]
+            n = len(win["t"])
+            if n < p["min_readings"] or _days(win["t"], p["min_days"]) < p["min_days"]:
                 continue
-            ms, md = float(np.mean(win["s"])), float(np.mean(win["d"]))
+            ms, md = math.fsum(win["s"]) / n, math.fsum(win["d"]) / n
             cat = category(ms, md)
             high = cat >= p["alert_from_category"]
             if (cat_prev is not None and high != (cat_prev >= p["alert_from_category"])) or (

@@ -291,6 +291,9 @@ def mqtt_listen(
     client_id: Annotated[str | None, typer.Option(
         help="MQTT session name: a listener restarted with the same name gets what its "
              "predecessor did not acknowledge")] = None,
+    state_save_s: Annotated[float, typer.Option(
+        min=0.0, help="Save the detector state of persons without new findings at least this "
+                      "often (seconds); with findings it is saved at once")] = 1.0,
     as_json: Json = False,
 ) -> None:
     """Store device readings arriving over MQTT (QoS 1, acknowledged after they are stored)."""
@@ -305,7 +308,8 @@ def mqtt_listen(
     broker = url or _state.settings.mqtt_url
     stats: dict[str, Any] = {}
     with _store() as store, ExitStack() as stack:
-        live = stack.enter_context(monitoring(store, broker)) if monitor else None
+        live = stack.enter_context(monitoring(store, broker, save_every_s=state_save_s)) \
+            if monitor else None
         listener = MqttListener(store, broker, topic=topic,
                                 client_id=client_id or DEFAULT_CLIENT_ID)
         if not as_json:
