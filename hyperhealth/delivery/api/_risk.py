@@ -35,16 +35,22 @@ def person_risk(
     what_if: Annotated[bool, Query(description="include what-if scenarios")] = True,
 ) -> dict[str, Any]:
     """Each equation's status (computed, not applicable, incomplete, out of range), the inputs
-    taken from the records with where each came from (and what is missing or imputed), the
-    estimates with limits and citations, what-if scenarios, and the QRISK3 licence disclaimer
-    with every QRISK3 score. Estimates support, and do not replace, a clinician."""
+    taken from the records with where each came from (what is missing or imputed, and the
+    optional inputs that were not available under `inputs.optional_missing`), the estimates
+    with limits and citations, the model used where an equation has several (`result.model`,
+    PREVENT), what-if scenarios, and the QRISK3 licence disclaimer with every QRISK3 score.
+    Estimates support, and do not replace, a clinician."""
     from hyperhealth.insights.risk import risk_for_person
 
     when = parse_time(as_of, "as_of")
     store.person(person_id)  # a clear 404 first
     pr = risk_for_person(store, person_id, as_of=when.astimezone(UTC) if when else None,
                          what_ifs=what_if, prs_percentile=prs_percentile)
-    return pr.to_dict()
+    out = pr.to_dict()
+    for run in out["runs"]:
+        if run["result"] is not None:
+            add_model(run["result"])
+    return out
 
 
 @router.post("/api/risk/{equation}", responses=responses(400, 404, 413, 422),
@@ -77,8 +83,28 @@ async def risk_calc(
                        fix='send e.g. "context": {"ldl_c": 130}')
     result = calculate(equation, body, extrapolate=extrapolate)
     wi = run_what_if(equation, body, extra=context, extrapolate=extrapolate) if what_if else None
-    return {"result": result.to_dict(), "what_if": wi.to_dict() if wi else None,
+    return {"result": add_model(result.to_dict()), "what_if": wi.to_dict() if wi else None,
             "computed_at": datetime.now(UTC).isoformat()}
+
+
+def add_model(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` (a ``RiskResult.to_dict()``) with ``model`` added when the equation chose one
+    of several models from the inputs given (PREVENT: base, one add-on or full, by which of
+    HbA1c, UACR and SDI decile it had), so that a page can show it without parsing text.
+
+    >>> add_model({"equation": "prevent", "inputs": {"hba1c": 7.1, "uacr": None}})["model"]
+    {'id': 'hba1c', 'label': 'base model adding HbA1c', 'optional_used': ['hba1c']}
+    >>> "model" in add_model({"equation": "pce", "inputs": {}})
+    False
+    """
+    if result.get("equation") == "prevent":
+        from hyperhealth.insights.risk._prevent import MODELS, OPTIONAL, select_model
+
+        given = result.get("inputs") or {}
+        chosen = select_model(given)
+        result["model"] = {"id": chosen, "label": MODELS[chosen],
+                           "optional_used": [n for n in OPTIONAL if given.get(n) is not None]}
+    return result
 
 
 @router.get("/api/risk", summary="The equations, their inputs, units and ranges")

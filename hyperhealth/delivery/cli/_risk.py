@@ -1,5 +1,10 @@
 """``hyperhealth risk PERSON`` and ``hyperhealth risk calc EQUATION --input FILE.json``.
 
+``risk PERSON`` shows, for each equation, the inputs and where they came from, what is missing
+(required: the equation is not computed), the optional inputs that were not available (it is
+computed without them; for PREVENT they choose the model, named on a "model:" line) and the
+notes on how the inputs were taken.
+
 ``risk PERSON`` is short for ``risk show PERSON``: a first argument that is not a sub-command
 name is taken as a person id (so a person cannot be called ``show`` or ``calc``).
 Wire with ``app.add_typer(risk_app, name="risk")``.
@@ -81,7 +86,11 @@ def show(
     except HyperhealthError as err:
         cli.fail(str(err))
     if as_json:
-        cli.emit_json(pr.to_dict())
+        out = pr.to_dict()
+        for run in out["runs"]:
+            if run["result"] is not None:
+                _add_model(run["result"])
+        cli.emit_json(out)
         return
     _render_person(cli.out, pr)
 
@@ -116,7 +125,8 @@ def calc(
     except HyperhealthError as err:
         cli.fail(f"{input_file}: {err}")
     if as_json:
-        cli.emit_json({"result": result.to_dict(), "what_if": wi.to_dict() if wi else None})
+        cli.emit_json({"result": _add_model(result.to_dict()),
+                       "what_if": wi.to_dict() if wi else None})
         return
     _render_result(cli.out, result)
     if wi is not None:
@@ -176,6 +186,28 @@ def _read_inputs(path: Path) -> dict[str, Any]:
     return data
 
 
+def _model(equation: str, inputs: Any) -> tuple[str, str] | None:
+    """(id, label) of the model an equation chose from its inputs (PREVENT), else None."""
+    if equation != "prevent":
+        return None
+    from hyperhealth.insights.risk._prevent import MODELS, select_model
+
+    chosen = select_model(inputs)
+    return chosen, MODELS[chosen]
+
+
+def _add_model(result: dict[str, Any]) -> dict[str, Any]:
+    """The JSON the API gives (``delivery.api._risk.add_model``): ``model`` with id, label and
+    the optional inputs used. Not imported from there: that would load the whole web app."""
+    chosen = _model(result["equation"], result["inputs"])
+    if chosen is not None:
+        from hyperhealth.insights.risk._prevent import OPTIONAL
+
+        result["model"] = {"id": chosen[0], "label": chosen[1], "optional_used": [
+            n for n in OPTIONAL if result["inputs"].get(n) is not None]}
+    return result
+
+
 def _pct(e: Any) -> str:
     return escape(e.display)
 
@@ -224,6 +256,20 @@ def _render_what_if(out: Any, w: Any) -> None:
     out.print(f"[dim]{escape(w.note)}[/]")
 
 
+def _render_optional(out: Any, optional: Any) -> None:
+    """Optional inputs not available: apart from the required ones, as they block nothing."""
+    from rich.table import Table
+
+    if not optional:
+        return
+    t = Table(title="Optional, not available (computed without them)", title_justify="left")
+    for col in ("input", "why", "to add"):
+        t.add_column(col)
+    for m in optional:
+        t.add_row(m.name, escape(m.reason), escape(m.hint))
+    out.print(t)
+
+
 def _render_person(out: Any, pr: Any) -> None:
     from rich.table import Table
 
@@ -246,6 +292,9 @@ def _render_person(out: Any, pr: Any) -> None:
         if run.status != "computed" and not (run.inputs and run.inputs.missing):
             continue
         out.rule(escape(run.name))
+        chosen = _model(run.equation, run.result.inputs) if run.result is not None else None
+        if chosen is not None:
+            out.print(f"[bold]model:[/] {escape(chosen[1])}")
         if run.inputs is not None:
             t = Table(title="Inputs", title_justify="left")
             for col in ("input", "value", "how", "from"):
@@ -257,6 +306,10 @@ def _render_person(out: Any, pr: Any) -> None:
             for m in run.inputs.missing:
                 t.add_row(m.name, "[red]missing[/]", escape(m.reason), escape(m.hint))
             out.print(t)
+            _render_optional(out, run.inputs.optional_missing)
+            for n in run.inputs.notes:
+                if n not in pr.notes:  # the person's notes are printed once, at the top
+                    out.print(f"[dim]inputs note:[/] {escape(n)}")
         for n in run.notes:
             out.print(f"[yellow]note:[/] {escape(n)}")
         if run.result is not None:

@@ -32,7 +32,7 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def cli(args: list[str], data_dir: Path) -> object:
+def cli(args: list[str], data_dir: Path, width: int | None = None) -> object:
     root = typer.Typer()
 
     @root.callback()
@@ -40,7 +40,13 @@ def cli(args: list[str], data_dir: Path) -> object:
         _app._state.settings = Settings.load(data_dir=data_dir)
 
     root.add_typer(risk_app, name="risk")
-    return CliRunner().invoke(root, ["risk", *args])
+    before = _app.out.width
+    if width is not None:
+        _app.out.width = width
+    try:
+        return CliRunner().invoke(root, ["risk", *args])
+    finally:
+        _app.out.width = before
 
 
 def test_cli_risk_person_json_and_human(data_dir: Path) -> None:
@@ -58,6 +64,41 @@ def test_cli_risk_person_json_and_human(data_dir: Path) -> None:
     text = human.stdout  # type: ignore[attr-defined]
     assert "Pooled Cohort Equations" in text and "What if" in text
     assert "ClinRisk" in text and "does not replace" in text
+
+
+def test_cli_risk_person_lists_optional_inputs_not_available(data_dir: Path) -> None:
+    """p-risk has an HbA1c but no UACR or SDI decile: the text names PREVENT's model and lists
+    the two apart from the inputs table, with the assembly's reasons and its note; --json
+    carries the same."""
+    args = [PID, "--as-of", AS_OF.date().isoformat(), "--no-what-if"]
+    r = cli([*args, "--json"], data_dir)
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    run = next(x for x in json.loads(r.stdout)["runs"]  # type: ignore[attr-defined]
+               if x["equation"] == "prevent")
+    optional = run["inputs"]["optional_missing"]
+    assert [m["name"] for m in optional] == ["uacr", "sdi_decile"]
+    assert any("SDI decile not available" in n for n in run["inputs"]["notes"])
+    assert run["result"]["model"] == {"id": "hba1c", "label": "base model adding HbA1c",
+                                      "optional_used": ["hba1c"]}
+
+    human = cli(args, data_dir, width=400)  # wide: rich does not wrap a reason over lines
+    assert human.exit_code == 0, human.output  # type: ignore[attr-defined]
+    text = human.stdout  # type: ignore[attr-defined]
+    section = text[text.index("─ AHA PREVENT ─"):]
+    section = section[:section.index("AHA PREVENT", section.index("\n"))]  # up to its estimates
+    assert "\nmodel: base model adding HbA1c\n" in section
+    head, _, rest = section.partition("Optional, not available (computed without them)")
+    assert rest, section
+    for m in optional:
+        row = next(line for line in rest.splitlines() if f" {m['name']} " in line)
+        assert m["reason"] in row and m["hint"] in row, row
+        assert not any(f" {m['name']} " in line for line in head.splitlines())  # not as used
+    assert " hba1c " in head and " hba1c " not in rest  # used, so in the inputs table
+    assert "inputs note: PREVENT's optional inputs choose its model" in rest
+    assert "SDI decile not available" in rest
+    # an equation without optional inputs has no such table
+    pce = text[text.index("─ Pooled Cohort Equations"):text.index("─ Revised Pooled")]
+    assert "Optional, not available" not in pce and "\nmodel:" not in pce
 
 
 def test_cli_unknown_person_is_a_clear_error(data_dir: Path) -> None:
@@ -103,6 +144,10 @@ def test_api_person_risk(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     runs = {x["equation"]: x for x in r.json()["runs"]}
     assert runs["prevent"]["status"] == "computed"
+    assert [m["name"] for m in runs["prevent"]["inputs"]["optional_missing"]] == [
+        "uacr", "sdi_decile"]
+    assert runs["prevent"]["result"]["model"]["id"] == "hba1c"
+    assert "model" not in runs["pce"]["result"]
     assert runs["pce"]["enhancer"]["present"] is True
     assert runs["findrisc"]["status"] == "not applicable"
     nf = client.get("/api/persons/p-nobody/risk")
@@ -123,6 +168,8 @@ def test_api_calc(client: TestClient) -> None:
     r = client.post("/api/risk/prevent", json={**body, "statin": False, "egfr": 90,
                                                  "bmi": 27, "context": {"ldl_c": 130}})
     assert r.status_code == 200, r.text
+    assert r.json()["result"]["model"] == {"id": "base", "label": "base model",
+                                            "optional_used": []}
     statin = next(s for s in r.json()["what_if"]["scenarios"] if s["change"] == "statin")
     assert statin["applicable"] and statin["estimates"][0]["if"] < statin["estimates"][0]["now"]
     r = client.post("/api/risk/pce", json={**PCE_INPUTS, "sbp": 250})
