@@ -295,6 +295,69 @@ def test_risk_card_matches_the_api(browser: Any, server: str, world: Store) -> N
     assert s.errors == []
 
 
+def test_risk_card_optional_inputs_not_available(browser: Any, server: str,
+                                                 world: Store) -> None:
+    """p-risk has an HbA1c but no UACR and no SDI decile: PREVENT uses the HbA1c add-on model,
+    the card names it under the equation's name and lists the two optional inputs that were not
+    available apart from the required ones, with the API's reasons."""
+    s = Session(browser, server, world, signin.CLINICIAN)
+    page = s.open(PID)
+    card = page.locator("#risk-card")
+    s.expect(card).to_have_attribute("data-state", "ready")
+    run = next(r for r in s.api(f"/api/persons/{PID}/risk")["runs"]
+               if r["equation"] == "prevent")
+    optional = run["inputs"]["optional_missing"]
+    assert [m["name"] for m in optional] == ["uacr", "sdi_decile"]  # the records' facts
+    assert run["inputs"]["missing"] == []
+    model = run["result"]["model"]
+    assert model == {"id": "hba1c", "label": "base model adding HbA1c",
+                     "optional_used": ["hba1c"]}
+    assert model["label"] in run["result"]["warnings"][0]  # the same model the equation names
+
+    art = card.locator('article[data-equation="prevent"]')
+    line = art.locator("p.risk-model")
+    # right under the name, before the estimates, visible without opening anything
+    assert art.locator("h3 + p.risk-model").count() == 1
+    s.expect(line).to_be_visible()
+    s.expect(line).to_have_attribute("data-model", model["id"])
+    s.expect(line.locator(".model-name")).to_have_text(model["label"])
+    s.expect(line).to_contain_text("urine albumin-to-creatinine ratio (UACR)")
+    s.expect(line).to_contain_text("Social Deprivation Index (SDI) decile")
+
+    inputs = art.locator("details.inputs")
+    s.expect(inputs.locator("summary")).to_contain_text(
+        f"0 missing, 0 assumed, {len(optional)} optional not available")
+    inputs.locator("summary").click()
+    box = inputs.locator("section.optional-missing")
+    s.expect(box).to_be_visible()
+    s.expect(box.locator("h4")).to_have_text("Optional, not available")
+    assert box.get_attribute("aria-labelledby") == box.locator("h4").get_attribute("id")
+    items = box.locator("li")
+    s.expect(items).to_have_count(len(optional))
+    for item, m in zip(items.all(), optional, strict=True):
+        assert item.get_attribute("data-input") == m["name"]
+        text = item.inner_text()
+        assert m["reason"] in text and f"to add: {m['hint']}" in text, (m, text)
+    s.expect(box.locator('li[data-input="uacr"] strong')).to_have_text(
+        "urine albumin-to-creatinine ratio (UACR)")
+    # not the required list: nothing blocked the calculation, and it does not look as if it did
+    assert inputs.locator("ul.missing").count() == 0
+    assert box.locator("ul.missing").count() == 0
+    assert box.evaluate("e => getComputedStyle(e).borderTopStyle") == "dashed"
+    # HbA1c was used: in the inputs table, not in the list
+    s.expect(inputs.locator('tr[data-input="hba1c"]')).to_have_count(1)
+    assert box.locator('li[data-input="hba1c"]').count() == 0
+    # the assembly's note on which optional inputs were used is shown with the inputs
+    for note in run["inputs"]["notes"]:
+        s.expect(inputs).to_contain_text(note)
+    # an equation without optional inputs has neither the model line nor the box
+    pce = card.locator('article[data-equation="pce"]')
+    assert pce.locator("p.risk-model").count() == 0
+    assert pce.locator("section.optional-missing").count() == 0
+    s.fits()
+    assert s.errors == []
+
+
 def test_pgx_card_and_prescription_check(browser: Any, server: str, world: Store) -> None:
     s = Session(browser, server, world, signin.CLINICIAN)
     page = s.open(PID)
@@ -406,6 +469,14 @@ def test_cards_in_spanish(browser: Any, server: str, world: Store) -> None:
     s.expect(page.locator("#risk-status")).to_contain_text("ecuaciones calculadas")
     pce = risk.locator('article[data-equation="pce"]')
     s.expect(pce.locator("table.estimates caption")).to_have_text("Estimaciones")
+    prevent = risk.locator('article[data-equation="prevent"]')
+    s.expect(prevent.locator("p.risk-model strong")).to_have_text("Modelo utilizado:")
+    s.expect(prevent.locator("p.risk-model .model-name")).to_have_text("modelo base con HbA1c")
+    prevent.locator("details.inputs summary").click()
+    s.expect(prevent.locator("section.optional-missing h4")).to_have_text(
+        "Opcionales, no disponibles")
+    s.expect(prevent.locator('section.optional-missing li[data-input="uacr"] strong')
+             ).to_have_text("cociente albúmina/creatinina en orina (UACR)")
     want = next(r for r in s.api(f"/api/persons/{PID}/risk")["runs"]
                 if r["equation"] == "pce")["result"]["estimates"][0]["value"]
     shown = pce.locator("td.estimate").inner_text()

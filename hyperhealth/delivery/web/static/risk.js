@@ -1,7 +1,9 @@
 // Risk card of the person page (templates/_risk_card.html): every applicable risk equation from
 // GET /api/persons/{id}/risk, with "now vs if" for the what-if scenarios, the inputs used /
-// missing / assumed, limits, citations and each equation's own notice (QRISK3's licence text is
-// shown next to every QRISK3 score). Data is written as text nodes only, never as HTML.
+// missing / assumed, the optional inputs that were not available (PREVENT chooses its model by
+// them; the model used is a line under the equation's name), limits, citations and each
+// equation's own notice (QRISK3's licence text is shown next to every QRISK3 score). Data is
+// written as text nodes only, never as HTML.
 "use strict";
 (function () {
   const card = document.getElementById("risk-card");
@@ -21,6 +23,7 @@
   const diffFmt = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1,
                                                 signDisplay: "exceptZero" });
   const numFmt = new Intl.NumberFormat(lang, { maximumFractionDigits: 2 });
+  const listFmt = new Intl.ListFormat(lang, { style: "long", type: "conjunction" });
 
   // -- small DOM helpers --------------------------------------------------------------------------
   const el = window.hhEl; // static/dom.js
@@ -49,6 +52,21 @@
     weight_minus_5pct: () => hhT("Weight lower by 5 %"),
     more_activity: () => hhT("30 minutes of physical activity a day"),
   };
+  // the models PREVENT chooses from (result.model.id); the API's English label otherwise
+  const MODEL = {
+    base: () => hhT("base model"),
+    hba1c: () => hhT("base model adding HbA1c"),
+    uacr: () => hhT("base model adding UACR"),
+    sdi: () => hhT("base model adding SDI"),
+    full: () => hhT("full model (base adding HbA1c, UACR and SDI)"),
+  };
+  // optional inputs by name; others are shown by their name
+  const OPTIONAL = {
+    hba1c: () => hhT("HbA1c (glycated haemoglobin)"),
+    uacr: () => hhT("urine albumin-to-creatinine ratio (UACR)"),
+    sdi_decile: () => hhT("Social Deprivation Index (SDI) decile of the home area"),
+  };
+  const optionalLabel = (name) => (OPTIONAL[name] ? OPTIONAL[name]() : words(name));
 
   function value(v, unit) {
     if (unit === "proportion") return pctFmt.format(v);
@@ -164,6 +182,7 @@
     const inp = run.inputs;
     if (!inp) return null;
     const used = inp.used || [], missing = inp.missing || [], imputed = inp.imputed || [];
+    const optional = inp.optional_missing || [];
     const row = (u) => el("tr", { "data-input": u.name, "data-how": u.how },
       el("th", { scope: "row" }, words(u.name)),
       el("td", { class: "num" }, shown(u.value)),
@@ -171,8 +190,11 @@
       el("td", { class: "wrap" }, u.detail,
          u.records && u.records.length
            ? el("span", { class: "records muted small" }, u.records.join("; ")) : null));
-    const parts = [el("summary", {}, hhT("Inputs: %(used)s from the records, %(missing)s missing, %(imputed)s assumed",
-      { used: used.length, missing: missing.length, imputed: imputed.length }))];
+    const counts = { used: used.length, missing: missing.length, imputed: imputed.length,
+                     optional: optional.length };
+    const parts = [el("summary", {}, optional.length
+      ? hhT("Inputs: %(used)s from the records, %(missing)s missing, %(imputed)s assumed, %(optional)s optional not available", counts)
+      : hhT("Inputs: %(used)s from the records, %(missing)s missing, %(imputed)s assumed", counts))];
     if (used.length || imputed.length) {
       parts.push(el("div", { class: "scroll" }, el("table", { class: "inputs-table" },
         el("caption", { text: hhT("Inputs used") }),
@@ -184,8 +206,35 @@
         el("tbody", {}, used.map(row), imputed.map(row)))));
     }
     if (missing.length) parts.push(missingList(missing));
+    if (optional.length) parts.push(optionalList(run.equation, optional));
     for (const n of inp.notes || []) parts.push(el("p", { class: "muted small" }, n));
     return el("details", { class: "inputs" }, parts);
+  }
+
+  // optional inputs the equation computed without: not "missing" (nothing is blocked), but they
+  // can change the model and so the estimate, which the clinician needs to see
+  function optionalList(equation, optional) {
+    const id = "risk-optional-" + equation;
+    return el("section", { class: "optional-missing", "aria-labelledby": id },
+      el("h4", { id: id }, hhT("Optional, not available")),
+      el("p", { class: "small" }, hhT("The estimate was computed without these. Adding one can change the model the equation uses, and with it the estimate.")),
+      el("ul", {}, optional.map((m) => el("li", { "data-input": m.name },
+        el("strong", {}, optionalLabel(m.name)), ": ", m.reason,
+        m.hint ? el("span", { class: "hint" }, " — ", hhT("to add: %(hint)s", { hint: m.hint }))
+          : null))));
+  }
+
+  // "Model: base model adding HbA1c. Optional inputs not available: UACR, ..." under the name
+  function model(run) {
+    const m = run.result.model;
+    if (!m) return null;
+    const name = MODEL[m.id] ? MODEL[m.id]() : m.label;
+    const absent = ((run.inputs && run.inputs.optional_missing) || []).map((x) => optionalLabel(x.name));
+    return el("p", { class: "risk-model", "data-model": m.id },
+      el("strong", {}, hhT("Model used:")), " ", el("span", { class: "model-name" }, name),
+      absent.length ? el("span", { class: "model-absent small" },
+        hhT("Optional inputs not available: %(names)s (see Inputs).",
+            { names: listFmt.format(absent) })) : null);
   }
 
   function missingList(missing) {
@@ -222,6 +271,7 @@
     const art = el("article", { class: "risk-eq", "data-equation": run.equation,
                                 "aria-labelledby": id },
       el("h3", { id: id }, run.name),
+      model(run),
       estimates(run),
       // the equation's own notice (QRISK3: ClinRisk's licence text) sits next to its scores
       res.disclaimer ? el("p", { class: "licence small" },
