@@ -16,6 +16,7 @@ its topic and the reason and acknowledged, so it is not redelivered forever.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -182,6 +183,9 @@ class MqttListener:
         if stop_event is not None:
             self._stop = stop_event
         started = time.perf_counter()
+        # a long-running loop: objects from start-up stay, so keep the collector from rescanning
+        # them (full collections otherwise pause a loaded listener for tens of milliseconds)
+        gc.freeze()
         client = self._connect()
         try:
             while not self._stop.is_set():

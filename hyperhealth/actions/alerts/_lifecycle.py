@@ -380,6 +380,8 @@ class _Findings:
         ).all() if persons else []
         self.ids = {pk: pid for pid, pk in self.pks.items()}
         self.dirty: dict[int, dict[str, Any]] = {}  # alert pk -> row to write back
+        self.new: list[dict[str, Any]] = []  # alerts to insert, keyed -1, -2, ... until then
+        self.real: dict[int, int] = {}  # stand-in key -> the inserted alert's key
         self.events: list[dict[str, Any]] = []
         self.notes: list[dict[str, Any]] = []
 
@@ -432,9 +434,8 @@ class _Findings:
                    explanation=f.explanation, evidence=dict(f.evidence), citation=f.citation,
                    opened_us=t, last_seen_us=t, notifications=0, escalation=0,
                    created_us=self.now)
-        del row["pk"]
-        inserted = self.conn.execute(sa.insert(S.alerts), row).inserted_primary_key
-        row["pk"] = inserted[0]  # type: ignore[index]
+        row["pk"] = -1 - len(self.new)  # a stand-in key until the rows are inserted
+        self.new.append(row)
         self.active.setdefault((pk, f.rule, f.key), []).insert(0, row)
         self._event(row["pk"], "engine", status if status == "suppressed" else "opened",
                     {"over_budget": status == "suppressed"})
@@ -443,6 +444,11 @@ class _Findings:
 
     def flush(self) -> None:
         self._write_rows()
+        for r in self.events + self.notes:
+            if r["alert_pk"] < 0:
+                r["alert_pk"] = self.real[r["alert_pk"]]
+                if "payload" in r:
+                    r["payload"]["id"] = r["alert_pk"]
         if self.events:
             self.conn.execute(sa.insert(S.alert_events), self.events)
         if self.notes:
@@ -480,16 +486,25 @@ class _Findings:
                             "action": action, "detail": detail})
 
     def _write_rows(self) -> None:
-        if not self.dirty:
-            return
+        """Insert the new alerts (their final state so far) and update the changed ones."""
         a = S.alerts
-        self.conn.execute(
-            sa.update(a).where(a.c.pk == sa.bindparam("b_pk")).values(
-                {c: sa.bindparam(f"b_{c}") for c in _MUTABLE}),
-            [{"b_pk": r["pk"], **{f"b_{c}": r[c] for c in _MUTABLE}}
-             for r in self.dirty.values()],
-        )
-        self.dirty.clear()
+        if self.new:
+            cols = [c.name for c in a.c if c.name != "pk"]
+            pks = self.conn.execute(
+                sa.insert(a).returning(a.c.pk, sort_by_parameter_order=True),
+                [{c: r[c] for c in cols} for r in self.new]).scalars().all()
+            for r, pk in zip(self.new, pks, strict=True):
+                self.dirty.pop(r["pk"], None)
+                self.real[r["pk"]] = r["pk"] = int(pk)
+            self.new = []
+        if self.dirty:
+            self.conn.execute(
+                sa.update(a).where(a.c.pk == sa.bindparam("b_pk")).values(
+                    {c: sa.bindparam(f"b_{c}") for c in _MUTABLE}),
+                [{"b_pk": r["pk"], **{f"b_{c}": r[c] for c in _MUTABLE}}
+                 for r in self.dirty.values()],
+            )
+            self.dirty.clear()
 
 
 #: the alert columns the engine's findings change
