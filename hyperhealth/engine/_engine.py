@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import queue
 import threading
 import time
 import zlib
@@ -114,6 +115,8 @@ class Engine:
         #: persons whose state is newer than the stored one -> since when (oldest first)
         self._unsaved: dict[str, float] = {}
         self._rules_by_codes: dict[frozenset[str], list[Any]] = {}
+        self._queue: queue.SimpleQueue[Committed | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
         self._lock = threading.RLock()  # live batches may come from several ingest threads
         self._inputs = {c for r in self.rules for c in r.codes} | {HEART_RATE, STEPS}
         #: called after a commit that queued notifications (a dispatcher's ``wake``)
@@ -121,14 +124,53 @@ class Engine:
         self._load_overrides()
 
     # -- live ----------------------------------------------------------------------------------
-    def attach(self) -> None:
-        """Process every committed ingest transaction from now on (after catching up)."""
+    def attach(self, *, background: bool = False) -> None:
+        """Process every committed ingest transaction from now on (after catching up).
+
+        By default in the committing thread, before the ingest call returns. With
+        ``background`` a worker thread takes the commits, several at a time when it falls
+        behind, so ingest and detection overlap (the ingest thread is free while the engine
+        writes alerts, and the other way round). Readings are stored before the engine sees
+        them either way: commits still queued at a crash are processed by the next catch-up.
+        """
         self.catch_up()
-        self.store.add_commit_listener(self.on_commit)
+        if not background:
+            self.store.add_commit_listener(self.on_commit)
+            return
+        self._queue = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._work, name="hh-engine", daemon=True)
+        self._worker.start()
+        self.store.add_commit_listener(self._queue.put)
 
     def detach(self) -> None:
-        self.store.remove_commit_listener(self.on_commit)
+        """Stop listening (processing what the worker holds), then save every state."""
+        if self._worker is None:
+            self.store.remove_commit_listener(self.on_commit)
+        else:
+            self.store.remove_commit_listener(self._queue.put)
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
         self.flush()
+
+    def _work(self) -> None:
+        stop = False
+        while not stop:
+            done = [self._queue.get()]
+            while True:  # take everything committed meanwhile as one batch
+                try:
+                    done.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in done
+            parts = [d for d in done if d is not None]
+            if not parts:
+                continue
+            try:
+                self.on_commit(Committed([r for d in parts for r in d.rows],
+                                         [e for d in parts for e in d.events]))
+            except Exception:  # the readings are stored: the next catch-up processes them
+                log.exception("engine failed on %d committed transaction(s)", len(parts))
 
     def flush(self) -> None:
         """Save every state not yet saved (see the module's note on durability)."""

@@ -17,14 +17,16 @@ class LiveMonitor:
     ``tick_s`` seconds (silence rules, escalation). Use as a context manager."""
 
     def __init__(self, store: Store, config: RuleConfig | None = None, *,
-                 tick_s: float = 60.0, save_every_s: float = 1.0) -> None:
+                 tick_s: float = 60.0, save_every_s: float = 1.0,
+                 background: bool = False) -> None:
         self.engine = Engine(store, config, save_every_s=save_every_s)
+        self.background = background  # see Engine.attach
         self.tick_s = tick_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LiveMonitor:
-        self.engine.attach()
+        self.engine.attach(background=self.background)
         self._thread = threading.Thread(target=self._ticks, name="hh-engine-tick", daemon=True)
         self._thread.start()
         return self

@@ -686,26 +686,24 @@ class Writer:
         """:meth:`claim_message` for many ``(device, message_id, readings)`` at once.
 
         ``True`` for each item whose message id is new (the first of repeats within ``items``).
-        A message claimed by a concurrent transaction may be reported new to both; the natural
-        keys of what the message carries keep that harmless.
+        One insert that skips existing keys and returns those it added: index lookups only
+        (a row-value ``IN`` list made PostgreSQL scan the table), and a message a concurrent
+        transaction claims first is not reported new here.
         """
         m = S.ingest_messages
-        seen: set[tuple[str, str]] = set()
-        keys = list(dict.fromkeys((dev, mid) for dev, mid, _ in items))
-        for i in range(0, len(keys), 400):
-            q = sa.select(m.c.device, m.c.message_id).where(
-                sa.tuple_(m.c.device, m.c.message_id).in_(keys[i:i + 400]))
-            seen.update((r[0], r[1]) for r in self.conn.execute(q))
-        new, rows = [], []
+        first: dict[tuple[str, str], int] = {}
+        rows = []
         now = _now_us()
-        for dev, mid, n in items:
-            fresh = (dev, mid) not in seen
-            new.append(fresh)
-            if fresh:
-                seen.add((dev, mid))
-                rows.append({"device": dev, "message_id": mid, "received_us": now, "readings": n})
-        self._insert_ignore(m, rows)
-        return new
+        for i, (dev, mid, n) in enumerate(items):
+            if (dev, mid) not in first:
+                first[(dev, mid)] = i
+                rows.append({"device": dev, "message_id": mid, "received_us": now,
+                             "readings": n})
+        dialect: Any = sqlite_dialect if self.store.dialect == "sqlite" else pg_dialect
+        q = dialect.insert(m).on_conflict_do_nothing().returning(m.c.device, m.c.message_id)
+        claimed = {(r[0], r[1]) for r in self.conn.execute(q, rows)} if rows else set()
+        return [first[key] == i and key in claimed
+                for i, key in enumerate((dev, mid) for dev, mid, _ in items)]
 
     def file_imported(self, sha256: str) -> bool:
         f = S.ingest_files

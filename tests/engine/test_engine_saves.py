@@ -127,3 +127,27 @@ def test_state_is_saved_with_findings_and_otherwise_waits(sqlite_store: Store) -
     ingest_payloads(store, [cuff("p2", 2, 125)])
     assert _saved(store) == set(PERSONS)  # their turn came
     engine.detach()
+
+
+def test_background_worker_gives_the_alerts_of_the_committing_thread(store: Store,
+                                                                      tmp_path: Any) -> None:
+    batches = _batches(11, n=40)
+    ref = Store(f"sqlite:///{tmp_path / 'ref.sqlite'}")
+    _setup(ref)
+    sync = Engine(ref, clock=lambda: 0)
+    sync.attach()
+    for b in batches:
+        ingest_payloads(ref, b)
+    sync.detach()
+    expected = _outcome(ref)
+    ref.close()
+
+    _setup(store)
+    worker = Engine(store, clock=lambda: 0)
+    worker.attach(background=True)
+    for b in batches:
+        ingest_payloads(store, b)  # returns before the engine has seen the batch
+    worker.detach()  # processes what is queued, then saves every state
+    assert worker.stats.readings == sum(2 * len(b) for b in batches)
+    assert _outcome(store) == expected
+    assert _saved(store) == set(PERSONS)

@@ -434,7 +434,8 @@ class _Findings:
                    explanation=f.explanation, evidence=dict(f.evidence), citation=f.citation,
                    opened_us=t, last_seen_us=t, notifications=0, escalation=0,
                    created_us=self.now)
-        row["pk"] = -1 - len(self.new)  # a stand-in key until the rows are inserted
+        # a stand-in key until the rows are inserted, never reused within the batch
+        row["pk"] = -1 - len(self.new) - len(self.real)
         self.new.append(row)
         self.active.setdefault((pk, f.rule, f.key), []).insert(0, row)
         self._event(row["pk"], "engine", status if status == "suppressed" else "opened",

@@ -308,8 +308,11 @@ def mqtt_listen(
     broker = url or _state.settings.mqtt_url
     stats: dict[str, Any] = {}
     with _store() as store, ExitStack() as stack:
-        live = stack.enter_context(monitoring(store, broker, save_every_s=state_save_s)) \
-            if monitor else None
+        # PostgreSQL: the engine in a worker thread, so ingest and detection overlap while the
+        # database works; SQLite has one writer at a time, so a second writing thread would wait
+        live = stack.enter_context(monitoring(
+            store, broker, save_every_s=state_save_s,
+            background=store.dialect == "postgresql")) if monitor else None
         listener = MqttListener(store, broker, topic=topic,
                                 client_id=client_id or DEFAULT_CLIENT_ID)
         if not as_json:

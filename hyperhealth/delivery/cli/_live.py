@@ -12,12 +12,13 @@ from hyperhealth.store import Store
 
 @contextmanager
 def monitoring(store: Store, mqtt_url: str | None, *,
-               save_every_s: float = 1.0) -> Iterator[LiveMonitor]:
+               save_every_s: float = 1.0,
+               background: bool = False) -> Iterator[LiveMonitor]:
     """Run the detectors on what is stored and deliver the alerts they raise."""
     dispatcher = Dispatcher(store, mqtt_url=mqtt_url)
     dispatcher.start(interval_s=1.0)
     try:
-        with LiveMonitor(store, save_every_s=save_every_s) as live:
+        with LiveMonitor(store, save_every_s=save_every_s, background=background) as live:
             live.engine.on_notifications = dispatcher.wake
             yield live
     finally:

@@ -93,3 +93,28 @@ def test_acknowledge_resolve_and_escalation(store: Store) -> None:
     assert outbox(store).count("escalated") == 1
     book.resolve(a.id, by="dr-x", note="called the patient")
     assert book.get(a.id).status == "resolved"
+
+
+def test_one_batch_of_many_new_alerts_keeps_each_event_and_notification_with_its_alert(
+        store: Store) -> None:
+    # urgent and warn findings interleaved: every warn one checks the budget, which writes the
+    # batch's new alerts so far; notifications and events must still name their own alert
+    book = setup(store, daily_budget=50)
+    found: list[AlertRequest | Clear] = []
+    for i in range(12):
+        found.append(req(i, key=f"u{i}", level=Level.URGENT))
+        found.append(req(i, key=f"w{i}"))
+    found.append(Clear("p1", "glucose", "u3", T + timedelta(minutes=30), "ok"))
+    apply(store, book, *found)
+    a, n, e = S.alerts, S.notifications, S.alert_events
+    with store.engine.connect() as c:
+        key_of = dict(c.execute(a.select().with_only_columns(a.c.pk, a.c.key)).all())
+        notes = c.execute(n.select().with_only_columns(n.c.alert_pk, n.c.payload, n.c.reason)
+                          ).all()
+        events = c.execute(e.select().with_only_columns(e.c.alert_pk, e.c.action)).all()
+    assert sorted(key_of.values()) == sorted(f"{k}{i}" for i in range(12) for k in "uw")
+    assert len(notes) == 25 and len(events) == 25
+    for alert_pk, payload, reason in notes:
+        assert payload["id"] == alert_pk and payload["key"] == key_of[alert_pk]
+        assert payload["status"] == ("resolved" if reason == "resolved" else "open")
+    assert sorted(key_of[pk] for pk, action in events if action == "auto-resolved") == ["u3"]
