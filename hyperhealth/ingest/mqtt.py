@@ -122,7 +122,7 @@ class MqttListener:
         *,
         topic: str = DEFAULT_TOPIC,
         client_id: str = DEFAULT_CLIENT_ID,
-        batch_max: int = 1000,
+        batch_max: int = 256,
         batch_wait_s: float = 0.0,
         session_expiry_s: int = 7 * 24 * 3600,
         keepalive_s: int = 30,
