@@ -46,11 +46,7 @@ def person_risk(
     store.person(person_id)  # a clear 404 first
     pr = risk_for_person(store, person_id, as_of=when.astimezone(UTC) if when else None,
                          what_ifs=what_if, prs_percentile=prs_percentile)
-    out = pr.to_dict()
-    for run in out["runs"]:
-        if run["result"] is not None:
-            add_model(run["result"])
-    return out
+    return pr.to_dict()
 
 
 @router.post("/api/risk/{equation}", responses=responses(400, 404, 413, 422),
@@ -83,28 +79,8 @@ async def risk_calc(
                        fix='send e.g. "context": {"ldl_c": 130}')
     result = calculate(equation, body, extrapolate=extrapolate)
     wi = run_what_if(equation, body, extra=context, extrapolate=extrapolate) if what_if else None
-    return {"result": add_model(result.to_dict()), "what_if": wi.to_dict() if wi else None,
+    return {"result": result.to_dict(), "what_if": wi.to_dict() if wi else None,
             "computed_at": datetime.now(UTC).isoformat()}
-
-
-def add_model(result: dict[str, Any]) -> dict[str, Any]:
-    """``result`` (a ``RiskResult.to_dict()``) with ``model`` added when the equation chose one
-    of several models from the inputs given (PREVENT: base, one add-on or full, by which of
-    HbA1c, UACR and SDI decile it had), so that a page can show it without parsing text.
-
-    >>> add_model({"equation": "prevent", "inputs": {"hba1c": 7.1, "uacr": None}})["model"]
-    {'id': 'hba1c', 'label': 'base model adding HbA1c', 'optional_used': ['hba1c']}
-    >>> "model" in add_model({"equation": "pce", "inputs": {}})
-    False
-    """
-    if result.get("equation") == "prevent":
-        from hyperhealth.insights.risk._prevent import MODELS, OPTIONAL, select_model
-
-        given = result.get("inputs") or {}
-        chosen = select_model(given)
-        result["model"] = {"id": chosen, "label": MODELS[chosen],
-                           "optional_used": [n for n in OPTIONAL if given.get(n) is not None]}
-    return result
 
 
 @router.get("/api/risk", summary="The equations, their inputs, units and ranges")

@@ -86,11 +86,7 @@ def show(
     except HyperhealthError as err:
         cli.fail(str(err))
     if as_json:
-        out = pr.to_dict()
-        for run in out["runs"]:
-            if run["result"] is not None:
-                _add_model(run["result"])
-        cli.emit_json(out)
+        cli.emit_json(pr.to_dict())
         return
     _render_person(cli.out, pr)
 
@@ -125,7 +121,7 @@ def calc(
     except HyperhealthError as err:
         cli.fail(f"{input_file}: {err}")
     if as_json:
-        cli.emit_json({"result": _add_model(result.to_dict()),
+        cli.emit_json({"result": result.to_dict(),
                        "what_if": wi.to_dict() if wi else None})
         return
     _render_result(cli.out, result)
@@ -184,28 +180,6 @@ def _read_inputs(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         cli.fail(f"{path}: the inputs must be a JSON object of name: value")
     return data
-
-
-def _model(equation: str, inputs: Any) -> tuple[str, str] | None:
-    """(id, label) of the model an equation chose from its inputs (PREVENT), else None."""
-    if equation != "prevent":
-        return None
-    from hyperhealth.insights.risk._prevent import MODELS, select_model
-
-    chosen = select_model(inputs)
-    return chosen, MODELS[chosen]
-
-
-def _add_model(result: dict[str, Any]) -> dict[str, Any]:
-    """The JSON the API gives (``delivery.api._risk.add_model``): ``model`` with id, label and
-    the optional inputs used. Not imported from there: that would load the whole web app."""
-    chosen = _model(result["equation"], result["inputs"])
-    if chosen is not None:
-        from hyperhealth.insights.risk._prevent import OPTIONAL
-
-        result["model"] = {"id": chosen[0], "label": chosen[1], "optional_used": [
-            n for n in OPTIONAL if result["inputs"].get(n) is not None]}
-    return result
 
 
 def _pct(e: Any) -> str:
@@ -292,9 +266,8 @@ def _render_person(out: Any, pr: Any) -> None:
         if run.status != "computed" and not (run.inputs and run.inputs.missing):
             continue
         out.rule(escape(run.name))
-        chosen = _model(run.equation, run.result.inputs) if run.result is not None else None
-        if chosen is not None:
-            out.print(f"[bold]model:[/] {escape(chosen[1])}")
+        if run.result is not None and run.result.model is not None:
+            out.print(f"[bold]model:[/] {escape(run.result.model.label)}")
         if run.inputs is not None:
             t = Table(title="Inputs", title_justify="left")
             for col in ("input", "value", "how", "from"):

@@ -100,6 +100,19 @@ class Estimate:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The model an equation chose among several from the inputs it was given (PREVENT: base,
+    one add-on or full), as data, so that a page can show it without parsing ``method``."""
+
+    id: str
+    label: str
+    optional_used: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "label": self.label, "optional_used": list(self.optional_used)}
+
+
+@dataclass(frozen=True, slots=True)
 class RiskResult:
     """The outcome of one equation for one set of inputs, with its provenance."""
 
@@ -115,6 +128,8 @@ class RiskResult:
     disclaimer: str = ""
     method: str = ""
     note: str = SUPPORT_NOTE
+    #: set only by equations with several models; absent from :meth:`to_dict` otherwise
+    model: ModelChoice | None = None
 
     def estimate(self, outcome: str, horizon_years: int | None = None) -> Estimate:
         for e in self.estimates:
@@ -124,7 +139,7 @@ class RiskResult:
         raise KeyError((outcome, horizon_years))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "equation": self.equation, "name": self.name, "version": self.version,
             "estimates": [dict(asdict(e), display=e.display) for e in self.estimates],
             "inputs": dict(self.inputs), "extrapolated": list(self.extrapolated),
@@ -132,6 +147,9 @@ class RiskResult:
             "citations": [dict(asdict(c), text=str(c)) for c in self.citations],
             "disclaimer": self.disclaimer, "method": self.method, "note": self.note,
         }
+        if self.model is not None:  # last, where the API and CLI used to append it
+            d["model"] = self.model.to_dict()
+        return d
 
 
 class Equation:

@@ -20,7 +20,8 @@ absent one entered through the full model's missing-value term. The rule is prev
 0.12.0's (documented in ``estimate_risk()``, section "Model selection when model = NULL", and
 implemented by ``select_model()`` in ``R/helpers.R``); the missing-value terms that let the
 full model run without one of the three are part of the published full model (Table S12E/J).
-The result's ``method`` and ``warnings`` name the model and which optional inputs were used.
+The result's ``method`` and ``warnings`` name the model and which optional inputs were used;
+its ``model`` (:func:`model_choice`) gives the same as data.
 
 SDI: PREVENT takes the Social Deprivation Index decile (Robert Graham Center, by ZIP code
 tabulation area). hyperhealth has no ZIP-to-SDI table, so the decile is an input
@@ -34,6 +35,8 @@ The 30-year models were developed for ages 30-59: results for older people are f
 ...     "egfr": 90, "bmi": 35})
 >>> round(r.estimate("total_cvd", 10).value, 3), round(r.estimate("stroke", 10).value, 3)
 (0.147, 0.054)
+>>> r.to_dict()["model"]
+{'id': 'base', 'label': 'base model', 'optional_used': []}
 >>> select_model({"hba1c": 7.5}), select_model({"hba1c": 7.5, "uacr": 40})
 ('hba1c', 'full')
 """
@@ -53,6 +56,7 @@ from hyperhealth.insights.risk._base import (
     Equation,
     Estimate,
     InputSpec,
+    ModelChoice,
     RiskResult,
     age_input,
     cholesterol_input,
@@ -136,6 +140,17 @@ def select_model(v: Mapping[str, Any]) -> str:
     return OPTIONAL[given[0]] if len(given) == 1 else "full"
 
 
+def model_choice(v: Mapping[str, Any]) -> ModelChoice:
+    """The model :func:`select_model` picks, with its label and the optional inputs used.
+
+    >>> model_choice({"hba1c": 7.1, "uacr": None}).to_dict()
+    {'id': 'hba1c', 'label': 'base model adding HbA1c', 'optional_used': ['hba1c']}
+    """
+    chosen = select_model(v)
+    return ModelChoice(chosen, MODELS[chosen],
+                       tuple(name for name in OPTIONAL if v.get(name) is not None))
+
+
 def terms(v: Mapping[str, Any]) -> dict[str, float]:
     """Every predictor of every PREVENT model, centred and scaled (Khan 2023 supplement);
     a model's table uses the ones it has."""
@@ -214,10 +229,10 @@ class Prevent(Equation):
 
     def calculate(self, values: Mapping[str, Any], *, extrapolate: bool = False) -> RiskResult:
         res = super().calculate(values, extrapolate=extrapolate)
-        model = select_model(res.inputs)
-        tables = " and ".join(TABLES[(model, h)][0] for h in (10, 30))
-        return replace(res, method=f"{res.method}, {MODELS[model]} (Khan 2023 Supplemental "
-                       f"Tables {tables})")
+        choice = model_choice(res.inputs)
+        tables = " and ".join(TABLES[(choice.id, h)][0] for h in (10, 30))
+        return replace(res, method=f"{res.method}, {choice.label} (Khan 2023 Supplemental "
+                       f"Tables {tables})", model=choice)
 
     def _compute(self, v: Mapping[str, Any]) -> tuple[list[Estimate], list[str]]:
         sdi = v.get("sdi_decile")

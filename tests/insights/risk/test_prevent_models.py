@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hyperhealth.errors import InputError
+from hyperhealth.insights.risk import calculate, what_if
 from hyperhealth.insights.risk._prevent import (
     MODELS,
     PREVENT,
@@ -40,6 +41,11 @@ def test_the_optional_inputs_given_choose_the_model(n: int) -> None:
         assert select_model(v) == want
         res = PREVENT.calculate(v)
         assert MODELS[want] in res.method and MODELS[want] in res.warnings[0]
+        # the same model as data, last in the JSON (where the API and CLI put it before)
+        assert res.model is not None and res.model.id == want
+        assert res.to_dict()["model"] == {"id": want, "label": MODELS[want],
+                                          "optional_used": list(names)}
+        assert list(res.to_dict())[-1] == "model"
         # and which optional inputs it used
         parts = res.warnings[0].split(": ", 1)[1].split("; ")
         for k, label in LABELS.items():
@@ -47,6 +53,18 @@ def test_the_optional_inputs_given_choose_the_model(n: int) -> None:
             assert part.endswith(" used") if k in names else part == f"{label} not given"
         for e in res.estimates:
             assert e.value == risk(v, e.outcome, e.horizon_years or 10, want)
+
+
+def test_only_an_equation_with_several_models_names_one() -> None:
+    """PREVENT's result carries its model (so does the what-if's "now", the same result); an
+    equation with one model (PCE) has none and its JSON no "model" key."""
+    pce = calculate("pce", {"age": 55, "sex": "male", "race": "white", "total_c": 213,
+                            "hdl_c": 50, "sbp": 120, "bp_treated": False, "smoker": False,
+                            "diabetes": False})
+    assert pce.model is None and "model" not in pce.to_dict()
+    wi = what_if(PREVENT, dict(BASE, uacr=40.0))
+    assert wi.base.model is not None and wi.base.model.id == "uacr"
+    assert wi.to_dict()["now"]["model"]["optional_used"] == ["uacr"]
 
 
 def test_none_is_the_same_as_not_given() -> None:
