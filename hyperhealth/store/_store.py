@@ -699,9 +699,22 @@ class Writer:
                 first[(dev, mid)] = i
                 rows.append({"device": dev, "message_id": mid, "received_us": now,
                              "readings": n})
-        dialect: Any = sqlite_dialect if self.store.dialect == "sqlite" else pg_dialect
-        q = dialect.insert(m).on_conflict_do_nothing().returning(m.c.device, m.c.message_id)
-        claimed = {(r[0], r[1]) for r in self.conn.execute(q, rows)} if rows else set()
+        claimed: set[tuple[str, str]] = set()
+        if not rows:
+            pass
+        elif self.store.dialect == "postgresql":  # arrays: one short statement, parsed once
+            with self.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+                cur.execute(
+                    "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
+                    "SELECT d, i, %s, n FROM unnest(%s::text[], %s::text[], %s::int[]) AS "
+                    "x(d, i, n) ON CONFLICT DO NOTHING RETURNING device, message_id",
+                    (now, [r["device"] for r in rows], [r["message_id"] for r in rows],
+                     [r["readings"] for r in rows]))
+                claimed = {(r[0], r[1]) for r in cur.fetchall()}
+        else:
+            q = sqlite_dialect.insert(m).on_conflict_do_nothing().returning(
+                m.c.device, m.c.message_id)
+            claimed = {(r[0], r[1]) for r in self.conn.execute(q, rows)}
         return [first[key] == i and key in claimed
                 for i, key in enumerate((dev, mid) for dev, mid, _ in items)]
 
