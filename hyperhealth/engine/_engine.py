@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from hyperhealth.actions.alerts._lifecycle import AlertBook, ApplyStats
 from hyperhealth.actions.alerts._registry import RuleConfig
@@ -111,7 +113,6 @@ class Engine:
         self.stats = EngineStats()
         self._states: dict[str, dict[str, Any]] = {}
         self._subjects: dict[str, Subject] = {}
-        self._saved: set[str] = set()  # persons whose state row exists in the store
         #: persons whose state is newer than the stored one -> since when (oldest first)
         self._unsaved: dict[str, float] = {}
         self._rules_by_codes: dict[frozenset[str], list[Any]] = {}
@@ -309,7 +310,6 @@ class Engine:
         with self.store.transaction() as w:
             self._save(w.conn, save, now)
             applied = self.book.apply(w.conn, findings, tz_of, now)
-        self._saved.update(save)  # only once committed: a rolled-back insert must not count
         for pid in save:
             self._unsaved.pop(pid, None)
         self.stats.alerts.add(applied)
@@ -375,12 +375,10 @@ class Engine:
                 w.conn.execute(q)
             if person_ids is None:
                 self._states.clear()
-                self._saved.clear()
                 self._unsaved.clear()
             else:
                 for p in person_ids:
                     self._states.pop(p, None)
-                    self._saved.discard(p)
                     self._unsaved.pop(p, None)
 
     def _present(self, pid: str) -> dict[str, tuple[int, int]]:
@@ -410,33 +408,23 @@ class Engine:
             ).all()
         for pid, blob in rows:
             self._states[pid] = orjson.loads(zlib.decompress(blob))
-            self._saved.add(pid)
         for pid in missing:
             self._states.setdefault(pid, {})
 
     def _save(self, conn: sa.Connection, person_ids: Sequence[str], now: int) -> None:
-        """Write the persons' state: one bulk update for rows known to exist, an upsert for
-        the others (and for all, should the bulk update miss a row someone else deleted)."""
+        """Write the persons' state: one upsert for all of them."""
+        if not person_ids:
+            return
         es = S.engine_state
-        rows = [{"b_pk": self.store._pk(conn, pid),
-                 "b_state": zlib.compress(
-                     orjson.dumps(self._states[pid], option=orjson.OPT_SERIALIZE_NUMPY), 1),
-                 "b_now": now} for pid in person_ids]
-        known = [r for pid, r in zip(person_ids, rows, strict=True) if pid in self._saved]
-        rest = [r for pid, r in zip(person_ids, rows, strict=True) if pid not in self._saved]
-        if known:
-            n = conn.execute(
-                sa.update(es).where(es.c.person_pk == sa.bindparam("b_pk")).values(
-                    state=sa.bindparam("b_state"), updated_us=sa.bindparam("b_now")),
-                known).rowcount
-            if n != len(known):
-                rest += known
-        for r in rest:
-            n = conn.execute(sa.update(es).where(es.c.person_pk == r["b_pk"])
-                             .values(state=r["b_state"], updated_us=now)).rowcount
-            if not n:
-                conn.execute(sa.insert(es).values(person_pk=r["b_pk"], state=r["b_state"],
-                                                  updated_us=now))
+        dialect: Any = sqlite_dialect if self.store.dialect == "sqlite" else pg_dialect
+        q = dialect.insert(es)
+        conn.execute(q.on_conflict_do_update(
+            index_elements=[es.c.person_pk],
+            set_={"state": q.excluded.state, "updated_us": q.excluded.updated_us}), [
+            {"person_pk": self.store._pk(conn, pid), "updated_us": now,
+             "state": zlib.compress(
+                 orjson.dumps(self._states[pid], option=orjson.OPT_SERIALIZE_NUMPY), 1)}
+            for pid in person_ids])
 
     def _known_persons(self) -> list[str]:
         es, p = S.engine_state, S.persons
