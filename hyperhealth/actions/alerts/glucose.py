@@ -8,7 +8,11 @@ back in range. The consensus calls > 120 minutes an *extended* event; we use the
 for a prolonged high. The predicted low projects the last ``trend_minutes`` of readings
 linearly (least squares) ``predict_minutes`` ahead and alerts when the projection stays below
 the low threshold for ``predict_confirm_minutes``; the method and its settings are ours (tuned
-on the synthetic cohort, see docs/validation.md) and are stated in each alert.
+on the synthetic cohort, see docs/validation.md) and are stated in each alert. It also needs
+glucose to be *falling*, at least ``predict_min_fall_mg_dl_per_min``: a CGM shows a change of
+less than 1 mg/dL per minute as steady (Dexcom trend arrows, Aleppo G et al. J Endocr Soc
+2017;1(12):1445-1460, doi:10.1210/js.2017-00388), and on noisy sensors a near-flat line
+projected 30 minutes ahead was most of the false alerts (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Glucose(Rule):
         "predict_minutes": 30,
         "predict_confirm_minutes": 15,
         "trend_minutes": 30,
+        "predict_min_fall_mg_dl_per_min": 1.0,  # "falling" on a CGM's trend arrow
         "reading_minutes": 5,
         "max_gap_minutes": 15,
     }
@@ -145,7 +150,8 @@ class Glucose(Rule):
             ends = np.arange(k - 1, len(tt))
             sel = ends >= n_old
             cur, pr, sl = wv[sel, -1], proj[sel], slope[sel]
-            cond = ok[sel] & (pr < p["low_mg_dl"]) & (cur >= p["low_mg_dl"])
+            cond = ok[sel] & (pr < p["low_mg_dl"]) & (cur >= p["low_mg_dl"]) & (
+                sl <= -p["predict_min_fall_mg_dl_per_min"])
             te = tt[ends[sel]]
             st = ctx.state.setdefault("predicted-low", {})
             for tr in track(
@@ -178,6 +184,7 @@ class Glucose(Rule):
                             "projected_mg_dl": round(float(pr[i]), 1),
                             "threshold_mg_dl": p["low_mg_dl"],
                             "method": "least-squares line over the trend window",
+                            "min_fall_mg_dl_per_min": p["predict_min_fall_mg_dl_per_min"],
                         },
                     )
                 else:

@@ -72,6 +72,18 @@ def test_glucose_predicted_low_from_a_falling_trend() -> None:
     assert not flat
 
 
+def test_glucose_predicted_low_needs_a_fall_a_cgm_calls_falling() -> None:
+    # 0.8 mg/dL per minute towards 70: projected below 70 in 30 minutes, but a CGM shows it as
+    # steady (< 1 mg/dL/min), so no predicted low unless a clinician lowers the setting
+    slow = [100 - 4.0 * k for k in range(8)]  # 100 ... 72, every 5 minutes
+    found = run("glucose", {CGM_GLUCOSE: minutes(slow)})
+    assert not [f for f in found if f.key == "predicted-low"]
+    found = run("glucose", {CGM_GLUCOSE: minutes(slow)},
+                params={"predict_min_fall_mg_dl_per_min": 0.5})
+    pred = [f for f in found if isinstance(f, AlertRequest) and f.key == "predicted-low"]
+    assert len(pred) == 1 and pred[0].evidence["slope_mg_dl_per_min"] == pytest.approx(-0.8)
+
+
 @pytest.mark.parametrize("sbp,dbp,urgent", [(180, 100, True), (150, 120, True), (179, 119, False)])
 def test_hypertensive_crisis_from_one_reading(sbp: float, dbp: float, urgent: bool) -> None:
     t = np.array([0], np.int64)
