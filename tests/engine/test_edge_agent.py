@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperhealth.actions.alerts._registry import URGENT_RULES, RuleConfig
+from hyperhealth.actions.alerts.glucose import Glucose
 from hyperhealth.engine import Engine
 from hyperhealth.engine.edge import EdgeAgent, EdgeQueue, load_map, parse_map
 from hyperhealth.engine.edge._queue import Incoming
@@ -127,7 +128,7 @@ def test_alerts_raised_here_are_queued_with_their_evidence(agent: EdgeAgent) -> 
         raised += agent.accept(m).alerts
     assert [a["key"] for a in raised] == ["low", "urgent-low"] == [a["key"] for a in seen]
     urgent = raised[1]
-    assert urgent["level"] == "urgent" and urgent["rule_version"] == "1"
+    assert urgent["level"] == "urgent" and urgent["rule_version"] == Glucose.version
     assert urgent["evidence"]["threshold_mg_dl"] == 54.0
     assert "doi:10.2337/dci19-0028" in urgent["citation"]
     assert urgent["id"] == f"{agent.edge_id}/p-edge-a/glucose/urgent-low/" + str(

@@ -10,9 +10,9 @@ linearly (least squares) ``predict_minutes`` ahead and alerts when the projectio
 the low threshold for ``predict_confirm_minutes``; the method and its settings are ours (tuned
 on the synthetic cohort, see docs/validation.md) and are stated in each alert. It also needs
 glucose to be *falling*, at least ``predict_min_fall_mg_dl_per_min``: a CGM shows a change of
-less than 1 mg/dL per minute as steady (Dexcom trend arrows, Aleppo G et al. J Endocr Soc
-2017;1(12):1445-1460, doi:10.1210/js.2017-00388), and on noisy sensors a near-flat line
-projected 30 minutes ahead was most of the false alerts (docs/validation.md).
+less than 1 mg/dL per minute as steady (Dexcom G5 trend arrows as described by Laffel LM et
+al. J Endocr Soc 2017;1(12):1461-1476, doi:10.1210/js.2017-00389), and on noisy sensors a
+near-flat line projected 30 minutes ahead was most of the false alerts (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _CITE = "Battelino T et al. Diabetes Care 2019;42:1593-1603. doi:10.2337/dci19-0
 
 class Glucose(Rule):
     name = "glucose"
-    version = "1"
+    version = "2"  # 2: the predicted low needs a falling trend (>= 1 mg/dL/min)
     codes = (CGM_GLUCOSE,)
     citation = _CITE
     defaults: ClassVar[Mapping[str, Any]] = {
