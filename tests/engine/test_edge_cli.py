@@ -108,7 +108,7 @@ def test_runs_until_interrupted(sqlite_store: Store, tmp_path: Path, map_file: P
         [sys.executable, "-c", code, "edge", "--server", server.url, "--port", str(port),
          "--edge-dir", str(tmp_path / "edge"), "--map", str(map_file)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
     try:
         url = f"http://127.0.0.1:{port}"
 
@@ -127,8 +127,14 @@ def test_runs_until_interrupted(sqlite_store: Store, tmp_path: Path, map_file: P
         time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        server.stop()
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired as exc:  # where it hangs: faulthandler on SIGABRT
+            proc.send_signal(signal.SIGABRT)
+            out, err = proc.communicate(timeout=30)
+            raise AssertionError(f"the edge did not stop within 60 s after SIGINT:\n{err}") from exc
+        finally:
+            server.stop()
     assert proc.returncode == 0, err
     assert "URGENT" in out and "Glucose below 54 mg/dL" in out
     assert "edge edge-cli takes device messages on" in err
