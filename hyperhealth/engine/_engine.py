@@ -152,7 +152,7 @@ class Engine:
             self._queue.put(None)
             self._worker.join()
             self._worker = None
-        self.flush(timeout_s=10)  # a shutdown must not wait on a request stuck elsewhere
+        self.flush()
 
     def _work(self) -> None:
         stop = False
@@ -173,20 +173,10 @@ class Engine:
             except Exception:  # the readings are stored: the next catch-up processes them
                 log.exception("engine failed on %d committed transaction(s)", len(parts))
 
-    def flush(self, timeout_s: float | None = None) -> bool:
-        """Save every state not yet saved (see the module's note on durability).
-
-        ``False`` if another thread kept the engine busy for ``timeout_s``: nothing is lost,
-        the next start catches up from the states saved before."""
-        if not self._lock.acquire(timeout=-1 if timeout_s is None else timeout_s):
-            log.warning("engine busy for %.0f s: %d state(s) not saved now; the next start "
-                        "catches up from the saved ones", timeout_s, len(self._unsaved))
-            return False
-        try:
+    def flush(self) -> None:
+        """Save every state not yet saved (see the module's note on durability)."""
+        with self._lock:
             self._commit([], [], self.clock(), flush=True)
-        finally:
-            self._lock.release()
-        return True
 
     def on_commit(self, done: Committed) -> None:
         batch = self._batch_from_rows(done.rows)

@@ -108,7 +108,10 @@ def test_runs_until_interrupted(sqlite_store: Store, tmp_path: Path, map_file: P
         [sys.executable, "-c", code, "edge", "--server", server.url, "--port", str(port),
          "--edge-dir", str(tmp_path / "edge"), "--map", str(map_file)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
+        # a test run started in the background (`cmd &`) has SIGINT ignored, and a child keeps
+        # that: give the edge the default, as Ctrl-C in a terminal would find it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         url = f"http://127.0.0.1:{port}"
 
