@@ -70,20 +70,27 @@ def _saved(store: Store) -> set[str]:
         return {r[0] for r in conn.execute(sa.select(p.c.id).join(es, es.c.person_pk == p.c.pk))}
 
 
+def _uninterrupted(path: Any, batches: list[list[DevicePayload]]) -> list[tuple[Any, ...]]:
+    """The alerts of one engine living through every batch in the committing thread."""
+    ref = Store(f"sqlite:///{path}")
+    _setup(ref)
+    engine = Engine(ref, clock=lambda: 0)
+    engine.attach()
+    for b in batches:
+        ingest_payloads(ref, b)
+    engine.detach()
+    try:
+        return _outcome(ref)
+    finally:
+        ref.close()
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_crash_at_any_batch_then_catch_up_equals_uninterrupted(store: Store, tmp_path: Any,
                                                                seed: int) -> None:
     batches = _batches(seed)
-    ref = Store(f"sqlite:///{tmp_path / f'ref{seed}.sqlite'}")
-    _setup(ref)
-    live = Engine(ref, clock=lambda: 0)
-    live.attach()
-    for b in batches:
-        ingest_payloads(ref, b)
-    live.detach()
-    expected = _outcome(ref)
+    expected = _uninterrupted(tmp_path / "ref.sqlite", batches)
     assert any(r[3] == "resolved" for r in expected), "the signal should open and clear alerts"
-    ref.close()
 
     _setup(store)
     crash_after = random.Random(seed).randrange(5, len(batches) - 5)
@@ -132,15 +139,7 @@ def test_state_is_saved_with_findings_and_otherwise_waits(sqlite_store: Store) -
 def test_background_worker_gives_the_alerts_of_the_committing_thread(store: Store,
                                                                       tmp_path: Any) -> None:
     batches = _batches(11, n=40)
-    ref = Store(f"sqlite:///{tmp_path / 'ref.sqlite'}")
-    _setup(ref)
-    sync = Engine(ref, clock=lambda: 0)
-    sync.attach()
-    for b in batches:
-        ingest_payloads(ref, b)
-    sync.detach()
-    expected = _outcome(ref)
-    ref.close()
+    expected = _uninterrupted(tmp_path / "ref.sqlite", batches)
 
     _setup(store)
     worker = Engine(store, clock=lambda: 0)
