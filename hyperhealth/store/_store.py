@@ -699,10 +699,9 @@ class Writer:
                 first[(dev, mid)] = i
                 rows.append({"device": dev, "message_id": mid, "received_us": now,
                              "readings": n})
-        claimed: set[tuple[str, str]] = set()
         if not rows:
-            pass
-        elif self.store.dialect == "postgresql":  # arrays: one short statement, parsed once
+            return []
+        if self.store.dialect == "postgresql":  # arrays: one short statement, parsed once
             with self.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
                 cur.execute(
                     "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
