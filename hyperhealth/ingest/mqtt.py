@@ -16,27 +16,34 @@ its topic and the reason and acknowledged, so it is not redelivered forever.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import itertools
 import logging
 import queue
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hyperhealth.errors import ConfigError
+from hyperhealth.ingest import _mqtt_net
 from hyperhealth.ingest._base import IngestOptions, IngestReport
+from hyperhealth.ingest._mqtt_net import connect_properties
 from hyperhealth.ingest.device_json import DevicePayload, ingest_payloads
 from hyperhealth.store import Store
 
@@ -112,7 +119,9 @@ class MqttListener:
     arrived while the previous one was stored, up to ``batch_max`` messages: small when traffic is
     light (low latency), full under load (high throughput). ``batch_wait_s`` > 0 also waits that
     long after the first message for more. ``on_batch`` (optional) is called after each committed
-    and acknowledged batch.
+    and acknowledged batch. With ``process`` the MQTT connection runs in a child process (see
+    :mod:`hyperhealth.ingest._mqtt_net`), so packet handling does not compete with storing for
+    the interpreter: what ``hyperhealth mqtt-listen`` does.
     """
 
     def __init__(
@@ -128,6 +137,7 @@ class MqttListener:
         keepalive_s: int = 30,
         options: IngestOptions | None = None,
         on_batch: BatchHook | None = None,
+        process: bool = False,
     ) -> None:
         self.store = store
         self.url = url
@@ -140,14 +150,17 @@ class MqttListener:
         self.keepalive_s = keepalive_s
         self.options = options
         self.on_batch = on_batch
+        self.process = process
         self.stats = ListenerStats()
         #: set once the subscription is acknowledged by the broker
         self.subscribed = threading.Event()
         self._level = device_level(topic)
         self._inbox: queue.Queue[Received] = queue.Queue()
         self._connection = 0
+        self._connections = itertools.count(1_000_000, 1_000_000)  # per connection process
         self._stop = threading.Event()
         self._closing = False
+        self._link: _Link | None = None
 
     # -- MQTT callbacks (run on paho's network thread) ---------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode,
@@ -186,7 +199,7 @@ class MqttListener:
         # a long-running loop: objects from start-up stay, so keep the collector from rescanning
         # them (full collections otherwise pause a loaded listener for tens of milliseconds)
         gc.freeze()
-        client = self._connect()
+        link = self._link = self._connect()
         try:
             while not self._stop.is_set():
                 room = self.batch_max if max_messages is None else \
@@ -194,12 +207,16 @@ class MqttListener:
                 if room <= 0:
                     break
                 batch = self._collect(room)
-                if batch and not self._store(client, batch):
+                if batch and not self._store(link, batch):
                     break  # asked to stop while the store was failing
+                if not link.alive():
+                    log.error("the MQTT connection process ended; starting it again (what was "
+                              "not acknowledged is delivered again)")
+                    link.close()
+                    link = self._link = self._connect()
         finally:
             self._closing = True
-            client.disconnect()
-            client.loop_stop()
+            link.close()
             self.stats.elapsed_s = time.perf_counter() - started
         return self.stats.to_dict()
 
@@ -207,7 +224,9 @@ class MqttListener:
         """Ask :meth:`run` to finish the batch in hand and return."""
         self._stop.set()
 
-    def _connect(self) -> mqtt.Client:
+    def _connect(self) -> _Link:
+        if self.process:
+            return _ChildLink(self)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
         if self._user is not None:
@@ -217,19 +236,20 @@ class MqttListener:
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
         client.reconnect_delay_set(1, 10)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s  # keep the session across restarts
-        # room for the next batch while one commits
-        props.ReceiveMaximum = min(65535, 4 * self.batch_max)
         try:
             client.connect(self.host, self.port, self.keepalive_s, clean_start=False,
-                           properties=props)
+                           properties=connect_properties(self.session_expiry_s,
+                                                         self._receive_maximum))
         except OSError as exc:
             raise ConfigError(f"cannot reach the MQTT broker at {self.host}:{self.port} "
                               f"({exc}); start it or set HYPERHEALTH_MQTT_URL") from exc
         self._closing = False
         client.loop_start()
-        return client
+        return _ThreadLink(self, client)
+
+    @property
+    def _receive_maximum(self) -> int:
+        return 4 * self.batch_max  # room for the next batch while one commits
 
     def _collect(self, room: int) -> list[Received]:
         """Up to ``room`` messages: the first within 0.2 s, the rest within ``batch_wait_s``."""
@@ -253,7 +273,7 @@ class MqttListener:
                 break
         return batch
 
-    def _store(self, client: mqtt.Client, batch: list[Received]) -> bool:
+    def _store(self, link: _Link, batch: list[Received]) -> bool:
         """Store a batch, then acknowledge it; ``False`` if stopped before it could be stored."""
         payloads = [DevicePayload(r.payload, self._device_of(r.topic), r.topic) for r in batch]
         delay = 0.5
@@ -270,12 +290,7 @@ class MqttListener:
                 if self._stop.wait(delay):
                     return False
                 delay = min(2 * delay, 30.0)
-        current = self._connection
-        for r in batch:
-            # an ack on a later connection could hit another message that reuses the packet id;
-            # the broker redelivers these and the message-id claim turns them into no-ops
-            if r.connection == current:
-                client.ack(r.mid, r.qos)
+        link.ack(batch)
         self._count(report, len(batch))
         if self.on_batch is not None:
             try:
@@ -300,6 +315,100 @@ class MqttListener:
             return None
         levels = topic.split("/")
         return levels[self._level] if self._level < len(levels) else None
+
+
+class _Link(Protocol):
+    """Where the listener's MQTT connection runs: acknowledges, and can be closed."""
+
+    def ack(self, batch: Sequence[Received]) -> None: ...
+    def alive(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class _ThreadLink:
+    """paho's network thread in this process (callbacks on the listener)."""
+
+    def __init__(self, listener: MqttListener, client: mqtt.Client) -> None:
+        self.listener, self.client = listener, client
+
+    def ack(self, batch: Sequence[Received]) -> None:
+        current = self.listener._connection
+        for r in batch:
+            # an ack on a later connection could hit another message that reuses the packet id;
+            # the broker redelivers these and the message-id claim turns them into no-ops
+            if r.connection == current:
+                self.client.ack(r.mid, r.qos)
+
+    def alive(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.listener._closing = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class _ChildLink:
+    """The connection in a child process (:mod:`hyperhealth.ingest._mqtt_net`)."""
+
+    def __init__(self, listener: MqttListener) -> None:
+        self.listener = listener
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(Path(_mqtt_net.__file__)), str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        self.pipe = Connection(ours.detach())
+        lst = listener
+        self.pipe.send(("config", {
+            "host": lst.host, "port": lst.port, "user": lst._user, "password": lst._password,
+            "client_id": lst.client_id, "topic": lst.topic, "keepalive_s": lst.keepalive_s,
+            "session_expiry_s": lst.session_expiry_s,
+            "receive_maximum": lst._receive_maximum,
+            # connection numbers never repeat across processes: a message still queued from
+            # an ended process must not be acknowledged on the next one's connection
+            "connection_base": next(lst._connections)}))
+        first = self.pipe.recv() if self.pipe.poll(30) else ("error", "no answer in 30 s")
+        if first[0] != "connected":
+            self.close()
+            raise ConfigError(f"the MQTT connection process failed: {first[1]}")
+        self._reader = threading.Thread(target=self._read, name="hh-mqtt-child", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        inbox, lst = self.listener._inbox, self.listener
+        while True:
+            try:
+                msg = self.pipe.recv()
+            except (EOFError, OSError):
+                return
+            if msg[0] == "messages":
+                for item in msg[1]:
+                    inbox.put(Received(*item))
+            elif msg[0] == "subscribed":
+                lst.subscribed.set()
+            elif msg[0] == "log":
+                log.log(msg[1], "%s", msg[2])
+
+    def ack(self, batch: Sequence[Received]) -> None:
+        with contextlib.suppress(OSError):  # the process ended: the broker delivers them again
+            self.pipe.send(("ack", [(r.mid, r.qos, r.connection) for r in batch]))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.pipe.send(("stop",))
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        reader = getattr(self, "_reader", None)  # absent if the process never connected
+        if reader is not None:
+            reader.join(5)  # it reads to the end the process left
+        self.pipe.close()
 
 
 # -- publishing (tests, benchmarks, demo) ---------------------------------------------------------

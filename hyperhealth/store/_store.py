@@ -41,6 +41,7 @@ from hyperhealth.model import (
 )
 from hyperhealth.model.time import from_us, to_us, when_text, when_value
 from hyperhealth.security import _crypto as C  # encryption at rest (issue 6)
+from hyperhealth.store import _bulk as bulk
 from hyperhealth.store import _schema as S
 
 if TYPE_CHECKING:
@@ -139,7 +140,9 @@ class Store:
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # persons are never deleted, so a key always names the same person
         self._person_pks: dict[str, int] = {}
+        self._person_ids: dict[int, str] = {}
         self._listeners: list[CommitListener] = []
         if migrate:
             self.migrate()
@@ -182,6 +185,7 @@ class Store:
         except BaseException:
             # keys of persons created in the rolled-back transaction must not be remembered
             self._person_pks.clear()
+            self._person_ids.clear()
             raise
         if self._listeners and (writer.new_rows or writer.new_events):
             done = Committed(writer.new_rows, writer.new_events)
@@ -207,6 +211,7 @@ class Store:
             if pk is None:
                 raise NotFound(f"no person {person_id!r}")
             self._person_pks[person_id] = pk
+            self._person_ids[pk] = person_id
         return pk
 
     def person_pk(self, person_id: str) -> int:
@@ -215,12 +220,15 @@ class Store:
 
     def person_ids(self, pks: Sequence[int]) -> dict[int, str]:
         """Person ids of internal keys (as found in :class:`Committed` rows)."""
-        if not pks:
-            return {}
-        p = S.persons
-        with self.engine.connect() as conn:
-            return {int(r[0]): r[1] for r in conn.execute(
-                sa.select(p.c.pk, p.c.id).where(p.c.pk.in_(list(set(pks)))))}
+        known = self._person_ids
+        missing = list({pk for pk in pks if pk not in known})
+        if missing:
+            p = S.persons
+            with self.engine.connect() as conn:
+                found = {int(r[0]): r[1] for r in conn.execute(
+                    sa.select(p.c.pk, p.c.id).where(bulk.where_in(conn, p.c.pk, missing)))}
+            known.update(found)  # committed rows only: their persons exist
+        return {pk: known[pk] for pk in pks if pk in known}
 
     def persons(self) -> list[Person]:
         with self.engine.connect() as conn:
@@ -678,7 +686,7 @@ class Writer:
         ids = list(dict.fromkeys(device_ids))
         for i in range(0, len(ids), 500):
             q = (sa.select(d.c.device_id, p.c.id).join(p, d.c.person_pk == p.c.pk)
-                 .where(d.c.device_id.in_(ids[i:i + 500])))
+                 .where(bulk.where_in(self.conn, d.c.device_id, ids[i:i + 500])))
             out.update((r[0], r[1]) for r in self.conn.execute(q))
         return out
 
@@ -705,7 +713,7 @@ class Writer:
             with self.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
                 cur.execute(
                     "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
-                    "SELECT d, i, %s, n FROM unnest(%s::text[], %s::text[], %s::int[]) AS "
+                    "SELECT d, i, %s, n FROM unnest(%b::text[], %b::text[], %b::int[]) AS "
                     "x(d, i, n) ON CONFLICT DO NOTHING RETURNING device, message_id",
                     (now, [r["device"] for r in rows], [r["message_id"] for r in rows],
                      [r["readings"] for r in rows]))

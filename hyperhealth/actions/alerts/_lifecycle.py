@@ -26,6 +26,7 @@ from hyperhealth.actions.levels import Level
 from hyperhealth.errors import InputError, NotFound
 from hyperhealth.model.time import from_us, to_us
 from hyperhealth.store import Store
+from hyperhealth.store import _bulk as bulk
 from hyperhealth.store import _schema as S
 
 ACTIVE = ("open", "acknowledged")
@@ -367,12 +368,13 @@ class _Findings:
         for chunk in _chunks(pk_list):
             rows = conn.execute(
                 sa.select(a)
-                .where(a.c.person_pk.in_(chunk), _is_active())
+                .where(bulk.where_in(conn, a.c.person_pk, chunk), _is_active())
                 .order_by(a.c.pk.desc())
             ).mappings()
             for r in rows:
                 self.active.setdefault((r["person_pk"], r["rule"], r["key"]), []).append(dict(r))
-            for r in conn.execute(sa.select(sn).where(sn.c.person_pk.in_(chunk))).mappings():
+            for r in conn.execute(sa.select(sn).where(
+                    bulk.where_in(conn, sn.c.person_pk, chunk))).mappings():
                 self.snoozes[r["person_pk"]] = r
         self.hooks = conn.execute(
             sa.select(w.c.pk, w.c.person_pk, w.c.min_level, w.c.care_team)
@@ -450,10 +452,8 @@ class _Findings:
                 r["alert_pk"] = self.real[r["alert_pk"]]
                 if "payload" in r:
                     r["payload"]["id"] = r["alert_pk"]
-        if self.events:
-            self.conn.execute(sa.insert(S.alert_events), self.events)
-        if self.notes:
-            self.conn.execute(sa.insert(S.notifications), self.notes)
+        bulk.insert(self.conn, S.alert_events, self.events)
+        bulk.insert(self.conn, S.notifications, self.notes)
         self.events, self.notes = [], []
 
     # -- inside ----------------------------------------------------------------------------
@@ -491,20 +491,15 @@ class _Findings:
         a = S.alerts
         if self.new:
             cols = [c.name for c in a.c if c.name != "pk"]
-            pks = self.conn.execute(
-                sa.insert(a).returning(a.c.pk, sort_by_parameter_order=True),
-                [{c: r[c] for c in cols} for r in self.new]).scalars().all()
+            pks = bulk.insert_returning_keys(self.conn, a, [{c: r[c] for c in cols}
+                                                            for r in self.new])
             for r, pk in zip(self.new, pks, strict=True):
                 self.dirty.pop(r["pk"], None)
-                self.real[r["pk"]] = r["pk"] = int(pk)
+                self.real[r["pk"]] = r["pk"] = pk
             self.new = []
         if self.dirty:
-            self.conn.execute(
-                sa.update(a).where(a.c.pk == sa.bindparam("b_pk")).values(
-                    {c: sa.bindparam(f"b_{c}") for c in _MUTABLE}),
-                [{"b_pk": r["pk"], **{f"b_{c}": r[c] for c in _MUTABLE}}
-                 for r in self.dirty.values()],
-            )
+            bulk.update(self.conn, a, [{"pk": r["pk"], **{c: r[c] for c in _MUTABLE}}
+                                       for r in self.dirty.values()])
             self.dirty.clear()
 
 

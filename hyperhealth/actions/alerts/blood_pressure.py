@@ -68,21 +68,22 @@ class BloodPressure(Rule):
 
     def evaluate(self, ctx: RuleContext) -> None:
         s, d = ctx.chunk(SYSTOLIC_BP), ctx.chunk(DIASTOLIC_BP)
-        if len(s.t) == len(d.t) and np.array_equal(s.t, d.t):  # the usual case: paired
-            t, sbp, dbp = s.t, s.v, d.v
+        # plain lists: live batches hold a reading or two, where numpy's per-call cost rules
+        t: list[int] = s.t.tolist()
+        if t == d.t.tolist():  # the usual case: paired
+            sbp, dbp = s.v.tolist(), d.v.tolist()
         else:
-            t, i, j = np.intersect1d(s.t, d.t, assume_unique=False, return_indices=True)
-            sbp, dbp = s.v[i], d.v[j]
-        if not len(t):
+            both, i, j = np.intersect1d(s.t, d.t, assume_unique=False, return_indices=True)
+            t, sbp, dbp = both.tolist(), s.v[i].tolist(), d.v[j].tolist()
+        if not t:
             return  # unpaired halves of a reading are not used (one message carries both)
         p = ctx.params
-        crisis = (sbp >= p["crisis_systolic"]) | (dbp >= p["crisis_diastolic"])
         was = bool(ctx.state.get("crisis", False))
         win = ctx.state.setdefault("window", {"t": [], "s": [], "d": []})
         cat_prev = ctx.state.get("category")
-        for k in range(len(t)):
-            tk = int(t[k])
-            if crisis[k] and not was:
+        for tk, sk, dk in zip(t, sbp, dbp, strict=True):
+            crisis = sk >= p["crisis_systolic"] or dk >= p["crisis_diastolic"]
+            if crisis and not was:
                 self.request(
                     ctx,
                     level=Level.URGENT,
@@ -90,30 +91,30 @@ class BloodPressure(Rule):
                     key="crisis",
                     title="Blood pressure in the hypertensive-crisis range",
                     explanation=(
-                        f"A home reading of {sbp[k]:g}/{dbp[k]:g} mmHg is at or above "
+                        f"A home reading of {sk:g}/{dk:g} mmHg is at or above "
                         f"{p['crisis_systolic']:g}/{p['crisis_diastolic']:g} mmHg. "
                         "Repeat the measurement after a few minutes of rest; with "
                         "chest pain, breathlessness, weakness or confusion call "
                         "emergency services."
                     ),
                     evidence={
-                        "systolic_mm_hg": float(sbp[k]),
-                        "diastolic_mm_hg": float(dbp[k]),
+                        "systolic_mm_hg": sk,
+                        "diastolic_mm_hg": dk,
                         "threshold": f">= {p['crisis_systolic']:g} and/or >= "
                         f"{p['crisis_diastolic']:g} mmHg",
                     },
                 )
-            elif not crisis[k] and was:
+            elif not crisis and was:
                 self.clear(
                     ctx,
                     t_us=tk,
                     key="crisis",
-                    reason=f"next reading {sbp[k]:g}/{dbp[k]:g} mmHg is below the crisis range",
+                    reason=f"next reading {sk:g}/{dk:g} mmHg is below the crisis range",
                 )
-            was = bool(crisis[k])
+            was = crisis
             win["t"].append(tk)
-            win["s"].append(float(sbp[k]))
-            win["d"].append(float(dbp[k]))
+            win["s"].append(sk)
+            win["d"].append(dk)
             # the window is in time order (the engine feeds each stream in order)
             old = bisect.bisect_right(win["t"], tk - int(p["average_days"] * DAY_US))
             if old:

@@ -313,8 +313,9 @@ def mqtt_listen(
         live = stack.enter_context(monitoring(
             store, broker, save_every_s=state_save_s,
             background=store.dialect == "postgresql")) if monitor else None
+        # the MQTT connection in a child process: packet handling on another core
         listener = MqttListener(store, broker, topic=topic,
-                                client_id=client_id or DEFAULT_CLIENT_ID)
+                                client_id=client_id or DEFAULT_CLIENT_ID, process=True)
         if not as_json:
             console.print(f"listening on {broker} topic {topic} (Ctrl-C to stop)")
         try:
