@@ -210,6 +210,7 @@ class Engine:
         findings: list[Finding] = []
         with self._lock:
             self._load_states(list(batch))
+            self._load_subjects(list(batch))
             for pid, streams in batch.items():
                 st = self._states[pid]
                 wm = st.setdefault("wm", {})
@@ -432,6 +433,14 @@ class Engine:
             return [
                 r[0] for r in conn.execute(sa.select(p.c.id).join(es, es.c.person_pk == p.c.pk))
             ]
+
+    def _load_subjects(self, person_ids: Sequence[str]) -> None:
+        """Read the persons not yet known in one query (a live batch has hundreds)."""
+        missing = [p for p in person_ids if p not in self._subjects]
+        if len(missing) > 1:
+            for person in self.store.persons(missing):
+                self._subjects[person.id] = Subject(person.id, person.tz, person.birth_date,
+                                                    person.sex_at_birth)
 
     def _subject(self, pid: str) -> Subject:
         s = self._subjects.get(pid)

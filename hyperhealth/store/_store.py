@@ -143,6 +143,7 @@ class Store:
         # persons are never deleted, so a key always names the same person
         self._person_pks: dict[str, int] = {}
         self._person_ids: dict[int, str] = {}
+        self._stage_types: list[int] | None = None  # PostgreSQL staging table column types
         self._listeners: list[CommitListener] = []
         if migrate:
             self.migrate()
@@ -230,10 +231,13 @@ class Store:
             known.update(found)  # committed rows only: their persons exist
         return {pk: known[pk] for pk in pks if pk in known}
 
-    def persons(self) -> list[Person]:
+    def persons(self, ids: Sequence[str] | None = None) -> list[Person]:
+        """Every person (or those of ``ids`` that exist), by id."""
+        q = sa.select(S.persons).order_by(S.persons.c.id)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(S.persons).order_by(S.persons.c.id)).mappings()
-            return [_person(r, self._env) for r in rows]
+            if ids is not None:
+                q = q.where(bulk.where_in(conn, S.persons.c.id, ids))
+            return [_person(r, self._env) for r in conn.execute(q).mappings()]
 
     def person(self, person_id: str) -> Person:
         with self.engine.connect() as conn:
@@ -609,7 +613,6 @@ class Writer:
     def __init__(self, store: Store, conn: sa.Connection) -> None:
         self.store = store
         self.conn = conn
-        self._stage_types: list[int] | None = None  # PostgreSQL staging table column types
         self.new_rows: list[tuple[Any, ...]] = []  # kept for commit listeners only
         self.new_events: list[LifestyleEvent] = []
 
@@ -765,20 +768,19 @@ class Writer:
         if self.store.dialect == "postgresql":
             raw = self.conn.connection.driver_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
-                if self._stage_types is None:
-                    # a temp table lives as long as the pooled connection: create it if absent
-                    # (a rolled-back transaction takes its CREATE and its rows with it)
-                    cur.execute(
-                        "CREATE TEMP TABLE IF NOT EXISTS _obs_stage AS "
-                        f"SELECT {cols} FROM observations WITH NO DATA")
-                    cur.execute("TRUNCATE _obs_stage")
+                # a temp table lives as long as the pooled connection: create it if absent (a
+                # rolled-back transaction takes its CREATE with it). It is empty here: rows only
+                # enter it in a transaction that empties it again before committing.
+                cur.execute("CREATE TEMP TABLE IF NOT EXISTS _obs_stage AS "
+                            f"SELECT {cols} FROM observations WITH NO DATA")
+                if self.store._stage_types is None:
                     cur.execute("SELECT atttypid FROM pg_attribute WHERE attrelid = "
                                 "'_obs_stage'::regclass AND attnum > 0 AND NOT attisdropped "
                                 "ORDER BY attnum")
-                    self._stage_types = [int(r[0]) for r in cur.fetchall()]
+                    self.store._stage_types = [int(r[0]) for r in cur.fetchall()]
                 # binary COPY: about a third less client time than text for the same rows
                 with cur.copy(f"COPY _obs_stage ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(self._stage_types)
+                    copy.set_types(self.store._stage_types)
                     for r in rows:
                         copy.write_row(r)
                 cur.execute(f"INSERT INTO observations ({cols}) SELECT {cols} FROM _obs_stage "
