@@ -63,6 +63,7 @@ log = logging.getLogger("hyperhealth.engine")
 
 Finding = AlertRequest | Clear
 SAVE_MAX = 64  # deferred state saves per batch (those with findings are always saved)
+_SMALL = 16  # streams with at most this many new readings are checked in plain Python
 Batch = Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]  # person -> code -> (t, v)
 
 
@@ -250,13 +251,9 @@ class Engine:
         self.stats.readings += n
         t = np.asarray(t, np.int64)
         v = np.asarray(v, np.float64)
-        if n == 1:  # live batches: mostly one reading per stream, without numpy's call costs
-            t0, v0 = t.item(0), v.item(0)
-            if v0 == v0 and (wm is None or t0 > wm):  # not NaN, not late
-                return Chunk(t, v)
-            self.stats.late += 1
-            return Chunk(t[:0], v[:0])
-        if n > 1 and not bool(np.all(t[1:] >= t[:-1])):
+        if n <= _SMALL:
+            return self._fresh_small(t, v, wm)
+        if not bool(np.all(t[1:] >= t[:-1])):
             order = np.argsort(t, kind="stable")
             t, v = t[order], v[order]
         keep = ~np.isnan(v)
@@ -268,6 +265,20 @@ class Engine:
             self.stats.late += int(n - keep.sum())
             t, v = t[keep], v[keep]
         return Chunk(t, v)
+
+    def _fresh_small(self, t: np.ndarray, v: np.ndarray, wm: int | None) -> Chunk:
+        """:meth:`_fresh` for the few readings per stream of a live batch, in plain Python
+        (numpy's cost per call is most of the time on arrays this short)."""
+        ts, vs = t.tolist(), v.tolist()
+        if any(a > b for a, b in itertools.pairwise(ts)):
+            order = sorted(range(len(ts)), key=ts.__getitem__)  # stable, as numpy's
+            ts, vs = [ts[i] for i in order], [vs[i] for i in order]
+        keep = [i for i, (ti, vi) in enumerate(zip(ts, vs, strict=True))
+                if vi == vi and (wm is None or ti > wm) and (i == 0 or ti != ts[i - 1])]
+        if len(keep) < len(ts):
+            self.stats.late += len(ts) - len(keep)
+            ts, vs = [ts[i] for i in keep], [vs[i] for i in keep]
+        return Chunk(np.array(ts, np.int64), np.array(vs, np.float64))
 
     def _run(
         self,
