@@ -1,8 +1,8 @@
 """The MQTT connection of a listener, in a process of its own (``MqttListener(process=True)``).
 
-paho's client reads, decodes and acknowledges every packet in Python: about 80 µs a message on
-the 2-core reference machine, a third of what the listener spends per message, all of it
-holding the interpreter lock that validation, storing and the detectors need too. In a child
+paho's client reads, decodes and acknowledges every packet in Python: 80-120 µs a message on
+the 2-core reference machine, about a third of what the listener spends per message, all of
+it holding the interpreter lock that validation, storing and the detectors need too. In a child
 process it runs on another core. The child only moves messages: it passes each run of received
 messages to the parent and acknowledges what the parent reports stored. It never touches the
 store, so "acknowledged only after commit" still holds. It exits when the parent's end of the
@@ -25,6 +25,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -36,28 +37,71 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 
-class _Link:
-    """The child's side: a paho client whose callbacks write to the parent."""
+class Session:
+    """A listener's MQTT connection: paho's client and its callbacks (on paho's network thread).
 
-    def __init__(self, pipe: Connection, cfg: dict[str, Any]) -> None:
-        self.pipe, self.cfg = pipe, cfg
+    Subclasses say where received messages, log lines and the subscription's confirmation go:
+    to the listener's queue in the same process, or over the socket pair to the parent.
+    """
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg = cfg
         # which connection delivered a message (acks only go back on it)
         self.connection: int = cfg["connection_base"]
         self.closing = False
-        self._send_lock = threading.Lock()
-        self._ready = threading.Condition()
-        self._inbox: list[tuple[Any, ...]] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg["client_id"],
+                                  protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+        if cfg["user"] is not None:
+            self.client.username_pw_set(cfg["user"], cfg["password"])
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+        self.client.reconnect_delay_set(1, 10)
 
-    def send(self, msg: tuple[Any, ...]) -> None:
-        with self._send_lock:
-            self.pipe.send(msg)
-
+    # -- where things go (subclasses) ------------------------------------------------------
     def log(self, level: int, text: str) -> None:
-        self.send(("log", level, text))
+        raise NotImplementedError
 
-    # -- paho callbacks (its network thread) -----------------------------------------------
-    def on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode,
-                   _p: Any) -> None:
+    def received(self, item: tuple[Any, ...]) -> None:
+        """``(topic, payload, mid, qos, received, connection)`` of one message."""
+        raise NotImplementedError
+
+    def subscribed(self) -> None:
+        raise NotImplementedError
+
+    # -- the connection --------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect (``OSError`` if the broker cannot be reached) and run paho's loop thread."""
+        self.connect()
+        self.client.loop_start()
+
+    def connect(self) -> None:
+        """Open the connection; callbacks only run once paho's loop thread runs."""
+        c = self.cfg
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = c["session_expiry_s"]  # keep the session across restarts
+        props.ReceiveMaximum = min(65535, c["receive_maximum"])  # room for the next batch
+        self.client.connect(c["host"], c["port"], c["keepalive_s"], clean_start=False,
+                            properties=props)
+
+    def ack(self, items: Sequence[tuple[int, int, int]]) -> None:
+        """Acknowledge ``(mid, qos, connection)`` of stored messages."""
+        current = self.connection
+        for mid, qos, connection in items:
+            # an ack on a later connection could hit another message that reuses the packet id;
+            # the broker redelivers these and the message-id claim turns them into no-ops
+            if connection == current:
+                self.client.ack(mid, qos)
+
+    def stop(self) -> None:
+        self.closing = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- paho callbacks --------------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode,
+                    _p: Any) -> None:
         c = self.cfg
         if rc.is_failure:
             self.log(logging.ERROR, f"MQTT broker {c['host']}:{c['port']} refused the "
@@ -68,27 +112,55 @@ class _Link:
                                f"(session {'resumed' if flags.session_present else 'new'})")
         client.subscribe(c["topic"], options=SubscribeOptions(qos=1))
 
-    def on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: list[ReasonCode],
-                     _p: Any) -> None:
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: list[ReasonCode],
+                      _p: Any) -> None:
         if any(code.is_failure for code in codes):
             self.log(logging.ERROR, f"the broker refused the subscription to "
                                     f"{self.cfg['topic']}: {codes}")
             return
-        self.send(("subscribed",))
+        self.subscribed()
 
-    def on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._ready:
-            self._inbox.append((msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time(),
-                                self.connection))
-            self._ready.notify()
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.received((msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time(),
+                       self.connection))
 
-    def on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if not self.closing:
             self.log(logging.WARNING, f"lost the MQTT broker ({rc}); reconnecting")
 
-    # -- the child's own threads -----------------------------------------------------------
+
+class _ChildSession(Session):
+    """The child's side: what arrives goes to the parent, all that is waiting at once."""
+
+    def __init__(self, pipe: Connection, cfg: dict[str, Any]) -> None:
+        super().__init__(cfg)
+        self.pipe = pipe
+        self._send_lock = threading.Lock()
+        self._ready = threading.Condition()
+        self._inbox: list[tuple[Any, ...]] = []
+
+    def start(self) -> None:
+        self.connect()
+        self.send(("connected",))  # before any callback can write to the parent
+        self.client.loop_start()
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        with self._send_lock:
+            self.pipe.send(msg)
+
+    def log(self, level: int, text: str) -> None:
+        self.send(("log", level, text))
+
+    def subscribed(self) -> None:
+        self.send(("subscribed",))
+
+    def received(self, item: tuple[Any, ...]) -> None:
+        with self._ready:
+            self._inbox.append(item)
+            self._ready.notify()
+
     def forward(self) -> None:
-        """Pass what arrived to the parent, all that is waiting at once."""
+        """Pass what arrived to the parent (the child's own thread)."""
         while True:
             with self._ready:
                 while not self._inbox and not self.closing:
@@ -98,52 +170,30 @@ class _Link:
                 items, self._inbox = self._inbox, []
             self.send(("messages", items))
 
-    def stop_forwarding(self) -> None:
+    def stop(self) -> None:
         with self._ready:
             self.closing = True
             self._ready.notify()
+        super().stop()
 
 
-def _client(link: _Link) -> mqtt.Client:
-    c = link.cfg
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c["client_id"],
-                         protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
-    if c["user"] is not None:
-        client.username_pw_set(c["user"], c["password"])
-    client.on_connect = link.on_connect
-    client.on_subscribe = link.on_subscribe
-    client.on_message = link.on_message
-    client.on_disconnect = link.on_disconnect
-    client.reconnect_delay_set(1, 10)
-    return client
-
-
-def connect_properties(session_expiry_s: int, receive_maximum: int) -> Properties:
-    """CONNECT properties: keep the session across restarts; room for the next batch."""
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = session_expiry_s
-    props.ReceiveMaximum = min(65535, receive_maximum)
-    return props
+def unreachable(cfg: dict[str, Any], exc: OSError) -> str:
+    return (f"cannot reach the MQTT broker at {cfg['host']}:{cfg['port']} ({exc}); start it "
+            "or set HYPERHEALTH_MQTT_URL")
 
 
 def serve(pipe: Connection) -> None:
     """Run the connection until the parent says stop or goes away."""
     kind, cfg = pipe.recv()
     assert kind == "config"
-    link = _Link(pipe, cfg)
-    client = _client(link)
+    session = _ChildSession(pipe, cfg)
     try:
-        client.connect(cfg["host"], cfg["port"], cfg["keepalive_s"], clean_start=False,
-                       properties=connect_properties(cfg["session_expiry_s"],
-                                                     cfg["receive_maximum"]))
+        session.start()
     except OSError as exc:
-        link.send(("error", f"cannot reach the MQTT broker at {cfg['host']}:{cfg['port']} "
-                            f"({exc}); start it or set HYPERHEALTH_MQTT_URL"))
+        session.send(("error", unreachable(cfg, exc)))
         return
-    link.send(("connected",))
-    forwarder = threading.Thread(target=link.forward, name="hh-mqtt-forward", daemon=True)
+    forwarder = threading.Thread(target=session.forward, name="hh-mqtt-forward", daemon=True)
     forwarder.start()
-    client.loop_start()
     try:
         while True:
             try:
@@ -152,16 +202,9 @@ def serve(pipe: Connection) -> None:
                 break  # the parent is gone: leave unacknowledged messages with the broker
             if msg[0] == "stop":
                 break
-            current = link.connection
-            for mid, qos, connection in msg[1]:
-                # an ack on a later connection could hit another message that reuses the
-                # packet id; the broker redelivers these and the message-id claim skips them
-                if connection == current:
-                    client.ack(mid, qos)
+            session.ack(msg[1])
     finally:
-        link.stop_forwarding()
-        client.disconnect()
-        client.loop_stop()
+        session.stop()
         forwarder.join(5)
 
 

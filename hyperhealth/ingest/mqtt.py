@@ -37,13 +37,11 @@ from urllib.parse import unquote, urlsplit
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hyperhealth.errors import ConfigError
 from hyperhealth.ingest import _mqtt_net
 from hyperhealth.ingest._base import IngestOptions, IngestReport
-from hyperhealth.ingest._mqtt_net import connect_properties
+from hyperhealth.ingest._mqtt_net import Session, unreachable
 from hyperhealth.ingest.device_json import DevicePayload, ingest_payloads
 from hyperhealth.store import Store
 
@@ -156,37 +154,11 @@ class MqttListener:
         self.subscribed = threading.Event()
         self._level = device_level(topic)
         self._inbox: queue.Queue[Received] = queue.Queue()
-        self._connection = 0
-        self._connections = itertools.count(1_000_000, 1_000_000)  # per connection process
+        # connection numbers never repeat across links: a message still queued from an ended
+        # connection process must not be acknowledged on the next one's connection
+        self._connections = itertools.count(1_000_000, 1_000_000)
         self._stop = threading.Event()
-        self._closing = False
         self._link: _Link | None = None
-
-    # -- MQTT callbacks (run on paho's network thread) ---------------------------------------------
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode,
-                    _p: Any) -> None:
-        if rc.is_failure:
-            log.error("MQTT broker %s:%s refused the connection: %s", self.host, self.port, rc)
-            return
-        self._connection += 1
-        log.info("connected to %s:%s as %s (session %s)", self.host, self.port, self.client_id,
-                 "resumed" if flags.session_present else "new")
-        client.subscribe(self.topic, options=SubscribeOptions(qos=1))
-
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: list[ReasonCode],
-                      _p: Any) -> None:
-        if any(c.is_failure for c in codes):
-            log.error("the broker refused the subscription to %s: %s", self.topic, codes)
-            return
-        self.subscribed.set()
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time(),
-                                 self._connection))
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
-        if not self._closing:
-            log.warning("lost the MQTT broker (%s); reconnecting", rc)
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, stop_event: threading.Event | None = None,
@@ -215,7 +187,6 @@ class MqttListener:
                     link.close()
                     link = self._link = self._connect()
         finally:
-            self._closing = True
             link.close()
             self.stats.elapsed_s = time.perf_counter() - started
         return self.stats.to_dict()
@@ -225,31 +196,15 @@ class MqttListener:
         self._stop.set()
 
     def _connect(self) -> _Link:
-        if self.process:
-            return _ChildLink(self)
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
-        if self._user is not None:
-            client.username_pw_set(self._user, self._password)
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        client.on_disconnect = self._on_disconnect
-        client.reconnect_delay_set(1, 10)
-        try:
-            client.connect(self.host, self.port, self.keepalive_s, clean_start=False,
-                           properties=connect_properties(self.session_expiry_s,
-                                                         self._receive_maximum))
-        except OSError as exc:
-            raise ConfigError(f"cannot reach the MQTT broker at {self.host}:{self.port} "
-                              f"({exc}); start it or set HYPERHEALTH_MQTT_URL") from exc
-        self._closing = False
-        client.loop_start()
-        return _ThreadLink(self, client)
+        return _ChildLink(self) if self.process else _ThreadLink(self)
 
-    @property
-    def _receive_maximum(self) -> int:
-        return 4 * self.batch_max  # room for the next batch while one commits
+    def _config(self) -> dict[str, Any]:
+        """What a :class:`~hyperhealth.ingest._mqtt_net.Session` needs to connect."""
+        return {"host": self.host, "port": self.port, "user": self._user,
+                "password": self._password, "client_id": self.client_id, "topic": self.topic,
+                "keepalive_s": self.keepalive_s, "session_expiry_s": self.session_expiry_s,
+                "receive_maximum": 4 * self.batch_max,  # room for the next batch while one commits
+                "connection_base": next(self._connections)}
 
     def _collect(self, room: int) -> list[Received]:
         """Up to ``room`` messages: the first within 0.2 s, the rest within ``batch_wait_s``."""
@@ -325,27 +280,41 @@ class _Link(Protocol):
     def close(self) -> None: ...
 
 
-class _ThreadLink:
-    """paho's network thread in this process (callbacks on the listener)."""
+class _LocalSession(Session):
+    """The connection in this process: messages go straight to the listener's queue."""
 
-    def __init__(self, listener: MqttListener, client: mqtt.Client) -> None:
-        self.listener, self.client = listener, client
+    def __init__(self, listener: MqttListener) -> None:
+        super().__init__(listener._config())
+        self.listener = listener
+
+    def log(self, level: int, text: str) -> None:
+        log.log(level, "%s", text)
+
+    def received(self, item: tuple[Any, ...]) -> None:
+        self.listener._inbox.put(Received(*item))
+
+    def subscribed(self) -> None:
+        self.listener.subscribed.set()
+
+
+class _ThreadLink:
+    """paho's network thread in this process."""
+
+    def __init__(self, listener: MqttListener) -> None:
+        self.session = _LocalSession(listener)
+        try:
+            self.session.start()
+        except OSError as exc:
+            raise ConfigError(unreachable(self.session.cfg, exc)) from exc
 
     def ack(self, batch: Sequence[Received]) -> None:
-        current = self.listener._connection
-        for r in batch:
-            # an ack on a later connection could hit another message that reuses the packet id;
-            # the broker redelivers these and the message-id claim turns them into no-ops
-            if r.connection == current:
-                self.client.ack(r.mid, r.qos)
+        self.session.ack([(r.mid, r.qos, r.connection) for r in batch])
 
     def alive(self) -> bool:
         return True
 
     def close(self) -> None:
-        self.listener._closing = True
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.session.stop()
 
 
 class _ChildLink:
@@ -359,15 +328,7 @@ class _ChildLink:
                 [sys.executable, str(Path(_mqtt_net.__file__)), str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         self.pipe = Connection(ours.detach())
-        lst = listener
-        self.pipe.send(("config", {
-            "host": lst.host, "port": lst.port, "user": lst._user, "password": lst._password,
-            "client_id": lst.client_id, "topic": lst.topic, "keepalive_s": lst.keepalive_s,
-            "session_expiry_s": lst.session_expiry_s,
-            "receive_maximum": lst._receive_maximum,
-            # connection numbers never repeat across processes: a message still queued from
-            # an ended process must not be acknowledged on the next one's connection
-            "connection_base": next(lst._connections)}))
+        self.pipe.send(("config", listener._config()))
         first = self.pipe.recv() if self.pipe.poll(30) else ("error", "no answer in 30 s")
         if first[0] != "connected":
             self.close()

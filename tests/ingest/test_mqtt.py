@@ -213,10 +213,11 @@ def test_a_connection_process_that_dies_is_replaced_and_nothing_is_lost(
     assert lst.stats.observations == 60 and lst.stats.redelivered <= 1
 
 
-def test_a_connection_process_reports_an_unreachable_broker(sqlite_store: Store) -> None:
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_an_unreachable_broker_is_a_clear_error(sqlite_store: Store, process: bool) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    lst = MqttListener(sqlite_store, f"mqtt://127.0.0.1:{port}", process=True)
+    lst = MqttListener(sqlite_store, f"mqtt://127.0.0.1:{port}", process=process)
     with pytest.raises(ConfigError, match=f"cannot reach the MQTT broker at 127.0.0.1:{port}"):
         lst.run(max_messages=1)
