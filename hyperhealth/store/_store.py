@@ -139,8 +139,10 @@ class Store:
         except Exception as exc:  # bad URL or missing driver
             raise StoreError(f"cannot open store {url!r}: {exc}") from exc
         self.dialect = self.engine.dialect.name
+        self._checkpointers = 0  # Store.checkpointing blocks running (SQLite)
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "checkout", self._wal_limit)
         # persons are never deleted, so a key always names the same person
         self._person_pks: dict[str, int] = {}
         self._person_ids: dict[int, str] = {}
@@ -184,10 +186,11 @@ class Store:
 
         A live batch rewrites a few hundred pages of the observations tree (one per person).
         With SQLite's default limit (4 MB) the writer's own checkpoint ran every few batches
-        and made those commits 17-30 ms slower; with the 40 MB limit set on connect it runs
-        rarely, and after these passive checkpoints (which neither block nor wait for the
-        writer) its spike is about half as long. The passive checkpoints also sync the log
-        every ``every_s``. Outside such a block (and on PostgreSQL) nothing changes.
+        and made those commits 17-30 ms slower; inside the block the limit is 40 MB
+        (:meth:`_wal_limit`), so it runs rarely, and after these passive checkpoints (which
+        neither block nor wait for the writer) its spike is about half as long. The passive
+        checkpoints also sync the log every ``every_s``. Outside such a block (and on
+        PostgreSQL) nothing changes.
         """
         if self.dialect != "sqlite":
             yield
@@ -204,11 +207,22 @@ class Store:
 
         th = threading.Thread(target=run, name="hh-wal-checkpoint", daemon=True)
         th.start()
+        self._checkpointers += 1
         try:
             yield
         finally:
+            self._checkpointers -= 1
             stop.set()
             th.join()
+
+    def _wal_limit(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        """The log size at which a committing writer checkpoints (SQLite), set per checkout:
+        40 MB while :meth:`checkpointing` runs (live batches rewrite the same few hundred
+        pages, one per person, and a checkpoint copies each page once however often it
+        changed), SQLite's default 4 MB otherwise, so a database file copied while the store
+        is open is never far behind its log."""
+        pages = 10_000 if self._checkpointers else 1_000
+        dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
@@ -931,9 +945,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps it consistent
-    # checkpoint after 40 MB of log, not SQLite's 4 MB: live batches rewrite the same few hundred
-    # pages (one per person), and a checkpoint copies each page once however often it changed
-    cur.execute("PRAGMA wal_autocheckpoint=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
