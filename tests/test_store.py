@@ -41,6 +41,23 @@ def test_observations_are_idempotent(store: Store) -> None:
         assert w.add_observations(_hr("p-1", 10, src="other")) == 10
 
 
+def test_observations_twice_in_one_transaction(store: Store) -> None:
+    """PostgreSQL stages rows in a temp table that its commit empties: a second call in the
+    same transaction, and the next transaction, see only their own rows."""
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+        assert w.add_observations(_hr("p-1", 100)) == 100
+        assert w.add_observations(_hr("p-1", 150)) == 50
+        if store.dialect == "postgresql":  # only the second call's rows are staged
+            assert w.conn.exec_driver_sql("SELECT count(*) FROM _obs_stage").scalar() == 150
+        assert w.add_observations(_hr("p-1", 10, src="other")) == 10
+    with store.transaction() as w:
+        if store.dialect == "postgresql":  # the pool hands back the same connection
+            assert w.conn.exec_driver_sql("SELECT count(*) FROM _obs_stage").scalar() == 0
+        assert w.add_observations(_hr("p-1", 160)) == 10
+    assert store.counts()["observations"] == 170
+
+
 def test_failed_transaction_leaves_nothing(store: Store) -> None:
     with store.transaction() as w:
         w.upsert_person(Person(id="p-1"))

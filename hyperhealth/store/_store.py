@@ -663,6 +663,7 @@ class Writer:
         self.conn = conn
         self.new_rows: list[tuple[Any, ...]] = []  # kept for commit listeners only
         self.new_events: list[LifestyleEvent] = []
+        self._staged = False  # observations went through PostgreSQL's staging table
 
     # -- persons and links -------------------------------------------------------------------
     def upsert_person(self, person: Person) -> str:
@@ -817,10 +818,15 @@ class Writer:
             raw = self.conn.connection.driver_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
                 # a temp table lives as long as the pooled connection: create it if absent (a
-                # rolled-back transaction takes its CREATE with it). It is empty here: rows only
-                # enter it in a transaction that empties it again before committing.
-                cur.execute("CREATE TEMP TABLE IF NOT EXISTS _obs_stage AS "
-                            f"SELECT {cols} FROM observations WITH NO DATA")
+                # rolled-back transaction takes its CREATE with it). The commit empties it in
+                # place; a TRUNCATE statement instead cost 1.3-3.4 ms a batch (a new file and
+                # catalog rows each time), half of a one-message batch. Only a second batch in
+                # the same transaction finds rows in it.
+                cur.execute("CREATE TEMP TABLE IF NOT EXISTS _obs_stage ON COMMIT DELETE ROWS "
+                            f"AS SELECT {cols} FROM observations WITH NO DATA")
+                if self._staged:
+                    cur.execute("DELETE FROM _obs_stage")
+                self._staged = True
                 if self.store._stage_types is None:
                     cur.execute("SELECT atttypid FROM pg_attribute WHERE attrelid = "
                                 "'_obs_stage'::regclass AND attnum > 0 AND NOT attisdropped "
@@ -833,9 +839,7 @@ class Writer:
                         copy.write_row(r)
                 cur.execute(f"INSERT INTO observations ({cols}) SELECT {cols} FROM _obs_stage "
                             "ON CONFLICT DO NOTHING")
-                added = cur.rowcount
-                cur.execute("TRUNCATE _obs_stage")
-                return int(added)
+                return int(cur.rowcount)
         raise StoreError(f"unsupported database {self.store.dialect}")
 
     # -- other records -------------------------------------------------------------------------
