@@ -161,14 +161,9 @@ class AlertBook:
     ) -> int:
         """Queue the alert's current state for MQTT and each matching webhook."""
         alert = self._get(conn, alert_pk)
-        w = S.webhooks
-        hooks = conn.execute(
-            sa.select(w.c.pk, w.c.person_pk, w.c.min_level, w.c.care_team)
-            .where(w.c.active).order_by(w.c.pk)
-        ).all()
-        rows = _notifications(
-            alert, self.store._pk(conn, alert.person_id), reason, now_us, hooks, care_team
-        )
+        pk = self.store._pk(conn, alert.person_id)
+        hooks = conn.execute(_hooks(S.webhooks.c.person_pk == pk)).all()
+        rows = _notifications(alert, pk, reason, now_us, hooks, care_team)
         if rows:
             conn.execute(sa.insert(S.notifications), rows)
         return len(rows)
@@ -365,6 +360,7 @@ class _Findings:
         #: (person pk, rule, key) -> its active alerts, newest first (as ``_active`` picks)
         self.active: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
         self.snoozes: dict[int, Any] = {}
+        hooks: list[sa.Row[Any]] = []
         for chunk in _chunks(pk_list):
             rows = conn.execute(
                 sa.select(a)
@@ -376,10 +372,9 @@ class _Findings:
             for r in conn.execute(sa.select(sn).where(
                     bulk.where_in(conn, sn.c.person_pk, chunk))).mappings():
                 self.snoozes[r["person_pk"]] = r
-        self.hooks = conn.execute(
-            sa.select(w.c.pk, w.c.person_pk, w.c.min_level, w.c.care_team)
-            .where(w.c.active).order_by(w.c.pk)
-        ).all() if persons else []
+            hooks += conn.execute(_hooks(bulk.where_in(conn, w.c.person_pk, chunk))).all()
+        # everyone's hooks (no person) come with every chunk: once each, in key order
+        self.hooks = sorted({h.pk: h for h in hooks}.values(), key=lambda h: h.pk)
         self.ids = {pk: pid for pid, pk in self.pks.items()}
         self.dirty: dict[int, dict[str, Any]] = {}  # alert pk -> row to write back
         self.new: list[dict[str, Any]] = []  # alerts to insert, keyed -1, -2, ... until then
@@ -520,6 +515,13 @@ def _notifications(alert: Alert, person_pk: int, reason: str, now_us: int,
     return [{"alert_pk": alert.id, "channel": channel, "target": target, "reason": reason,
              "payload": payload, "created_us": now_us, "attempts": 0,
              "next_attempt_us": now_us, "last_error": ""} for channel, target in targets]
+
+
+def _hooks(of_persons: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """Active webhooks of the persons ``of_persons`` selects, and those of everyone."""
+    w = S.webhooks
+    return (sa.select(w.c.pk, w.c.person_pk, w.c.min_level, w.c.care_team)
+            .where(w.c.active, sa.or_(w.c.person_pk.is_(None), of_persons)).order_by(w.c.pk))
 
 
 def _chunks(items: Sequence[int], size: int = 500) -> list[Sequence[int]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from hyperhealth.actions.alerts import AlertBook, AlertRequest, Clear, Policy
 from hyperhealth.actions.levels import Level
 from hyperhealth.model import Person
@@ -118,3 +120,17 @@ def test_one_batch_of_many_new_alerts_keeps_each_event_and_notification_with_its
         assert payload["id"] == alert_pk and payload["key"] == key_of[alert_pk]
         assert payload["status"] == ("resolved" if reason == "resolved" else "open")
     assert sorted(key_of[pk] for pk, action in events if action == "auto-resolved") == ["u3"]
+
+
+def test_webhooks_of_other_persons_get_nothing(store: Store) -> None:
+    book = setup(store)
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p2"))
+    mine, _ = book.add_webhook("http://127.0.0.1:9/p1", person_id="p1")
+    book.add_webhook("http://127.0.0.1:9/p2", person_id="p2")
+    everyone, _ = book.add_webhook("http://127.0.0.1:9/all")
+    apply(store, book, req(0))
+    with store.engine.connect() as c:
+        targets = [r[0] for r in c.execute(sa.select(S.notifications.c.target).where(
+            S.notifications.c.channel == "webhook").order_by(S.notifications.c.target))]
+    assert targets == sorted([str(mine), str(everyone)])
