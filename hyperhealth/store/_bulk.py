@@ -12,6 +12,7 @@ orjson serializes (non-string keys become strings, as with ``json.dumps``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,10 +69,8 @@ def update(conn: sa.Connection, table: sa.Table, rows: Rows) -> None:
         return
     names = [n for n in rows[0] if n != "pk"]
     if not _pg(conn):
-        conn.execute(
-            sa.update(table).where(table.c.pk == sa.bindparam("b_pk")).values(
-                {n: sa.bindparam(f"b_{n}") for n in names}),
-            [{f"b_{n}": r[n] for n in ("pk", *names)} for r in rows])
+        conn.execute(_update_by_pk(table, tuple(names)),
+                     [{f"b_{n}": r[n] for n in ("pk", *names)} for r in rows])
         return
     source, params = _unnest(conn, table, ["pk", *names], rows)
     sets = ", ".join(f"{n} = v.{n}" for n in names)
@@ -86,9 +85,7 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Rows, key: str) -> None:
     names = list(rows[0])
     others = [n for n in names if n != key]
     if not _pg(conn):
-        q = sqlite_dialect.insert(table)
-        conn.execute(q.on_conflict_do_update(
-            index_elements=[table.c[key]], set_={n: q.excluded[n] for n in others}), list(rows))
+        conn.execute(_sqlite_upsert(table, tuple(others), key), list(rows))
         return
     source, params = _unnest(conn, table, names, rows)
     sets = ", ".join(f"{n} = excluded.{n}" for n in others)
@@ -98,6 +95,21 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Rows, key: str) -> None:
 
 
 # -- inside ------------------------------------------------------------------------------------
+# SQLite's statements are built once per shape: building one (SQLAlchemy sets up the columns of
+# ``excluded`` each time) cost about as much as executing it for the few rows of a live batch
+@functools.cache
+def _update_by_pk(table: sa.Table, names: tuple[str, ...]) -> sa.Update:
+    return sa.update(table).where(table.c.pk == sa.bindparam("b_pk")).values(
+        {n: sa.bindparam(f"b_{n}") for n in names})
+
+
+@functools.cache
+def _sqlite_upsert(table: sa.Table, others: tuple[str, ...], key: str) -> sa.Insert:
+    q = sqlite_dialect.insert(table)
+    return q.on_conflict_do_update(index_elements=[table.c[key]],
+                                   set_={n: q.excluded[n] for n in others})
+
+
 def _pg(conn: sa.Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
