@@ -736,6 +736,11 @@ class Writer:
         d, p = S.devices, S.persons
         out: dict[str, str] = {}
         ids = list(dict.fromkeys(device_ids))
+        if self.store.dialect == "postgresql":  # once per live batch: a fixed, prepared query
+            with self.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+                cur.execute("SELECT d.device_id, p.id FROM devices d JOIN persons p ON "
+                            "p.pk = d.person_pk WHERE d.device_id = ANY(%s)", (ids,))
+                return dict(cur.fetchall())
         for i in range(0, len(ids), 500):
             q = (sa.select(d.c.device_id, p.c.id).join(p, d.c.person_pk == p.c.pk)
                  .where(bulk.where_in(self.conn, d.c.device_id, ids[i:i + 500])))
