@@ -177,11 +177,9 @@ def run(rate: float, seconds: float, backend: str) -> tuple[list[float], int, di
                                 client_id=f"hh-lat-{uuid.uuid4().hex[:8]}",
                                 session_expiry_s=60, process=True)
         stop = threading.Event()
-        # as `hyperhealth mqtt-listen` runs it: a worker thread for the engine on PostgreSQL
-        # (ingest and detection overlap while the database works); in the committing thread
-        # on SQLite (one writer at a time: a second writing thread would only wait)
+        # as `hyperhealth mqtt-listen` runs it: the engine in the committing thread
         commits: list[int] = []  # wall µs at the end of each engine commit that notified
-        with LiveMonitor(store, tick_s=3600, background=store.dialect == "postgresql") as mon:
+        with LiveMonitor(store, tick_s=3600) as mon:
             mon.engine.on_notifications = lambda: commits.append(time.time_ns() // 1000)
             th = threading.Thread(target=listener.run, args=(stop,), daemon=True)
             th.start()

@@ -28,12 +28,13 @@ URL = "mqtt://127.0.0.1:1883"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _listener(db_url: str, prefix: str, client: str, log: Path) -> subprocess.Popen[bytes]:
+def _listener(db_url: str, prefix: str, client: str, log: Path, extra: list[str]
+              ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HYPERHEALTH_DATABASE_URL": db_url}
     return subprocess.Popen(
         [sys.executable, "-m", "hyperhealth.delivery.cli", "mqtt-listen", "--url", URL,
          "--topic", f"{prefix}/+/readings", "--client-id", client, "--json",
-         "--state-save-s", "0.1"],  # the stream lasts seconds: save state during it
+         "--state-save-s", "0.1", *extra],  # the stream lasts seconds: save state during it
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log.open("ab"))
 
 
@@ -51,7 +52,9 @@ def _alerts(store: Store) -> list[tuple[str, str, str, int, str]]:
                                                  limit=10_000))
 
 
-def test_kill_and_restart_loses_nothing_and_resumes(pg_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [[], ["--engine-worker"]], ids=["engine-inline", "engine-worker"])
+def test_kill_and_restart_loses_nothing_and_resumes(pg_url: str, tmp_path: Path,
+                                                    extra: list[str]) -> None:
     need_service("Mosquitto", "127.0.0.1", 1883)
     prefix = f"hhrestart/{uuid.uuid4().hex[:8]}"
     client = f"hh-restart-{uuid.uuid4().hex[:8]}"
@@ -72,7 +75,7 @@ def test_kill_and_restart_loses_nothing_and_resumes(pg_url: str, tmp_path: Path)
             return {r[0] for r in conn.exec_driver_sql("SELECT person_pk FROM engine_state")}
 
     log = tmp_path / "listener.log"
-    first = _listener(pg_url, prefix, client, log)
+    first = _listener(pg_url, prefix, client, log, extra)
     try:
         # the session must exist before publishing, so QoS 1 messages queue for it
         time.sleep(4)  # connected and subscribed (the session then keeps what we publish)
@@ -89,7 +92,7 @@ def test_kill_and_restart_loses_nothing_and_resumes(pg_url: str, tmp_path: Path)
     assert 0 < at_kill < sent, "the kill should land while readings are still arriving"
     assert saved_states(), "detector state was saved while running"
 
-    second = _listener(pg_url, prefix, client, log)
+    second = _listener(pg_url, prefix, client, log, extra)
     try:
         _wait(lambda: stored() == sent, 180)
         time.sleep(2)  # let the engine finish the last batch
