@@ -737,10 +737,10 @@ class Writer:
         out: dict[str, str] = {}
         ids = list(dict.fromkeys(device_ids))
         if self.store.dialect == "postgresql":  # once per live batch: a fixed, prepared query
-            with self.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
-                cur.execute("SELECT d.device_id, p.id FROM devices d JOIN persons p ON "
-                            "p.pk = d.person_pk WHERE d.device_id = ANY(%s)", (ids,))
-                return dict(cur.fetchall())
+            # (through SQLAlchemy's driver call, so a refused value is its DataError: a 422)
+            return dict(self.conn.exec_driver_sql(
+                "SELECT d.device_id, p.id FROM devices d JOIN persons p ON "
+                "p.pk = d.person_pk WHERE d.device_id = ANY(%s)", (ids,)).all())
         for i in range(0, len(ids), 500):
             q = (sa.select(d.c.device_id, p.c.id).join(p, d.c.person_pk == p.c.pk)
                  .where(bulk.where_in(self.conn, d.c.device_id, ids[i:i + 500])))
@@ -767,14 +767,12 @@ class Writer:
         if not rows:
             return []
         if self.store.dialect == "postgresql":  # arrays: one short statement, parsed once
-            with self.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
-                cur.execute(
-                    "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
-                    "SELECT d, i, %s, n FROM unnest(%b::text[], %b::text[], %b::int[]) AS "
-                    "x(d, i, n) ON CONFLICT DO NOTHING RETURNING device, message_id",
-                    (now, [r["device"] for r in rows], [r["message_id"] for r in rows],
-                     [r["readings"] for r in rows]))
-                claimed = {(r[0], r[1]) for r in cur.fetchall()}
+            claimed = {(r[0], r[1]) for r in self.conn.exec_driver_sql(
+                "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
+                "SELECT d, i, %s, n FROM unnest(%b::text[], %b::text[], %b::int[]) AS "
+                "x(d, i, n) ON CONFLICT DO NOTHING RETURNING device, message_id",
+                (now, [r["device"] for r in rows], [r["message_id"] for r in rows],
+                 [r["readings"] for r in rows]))}
         else:
             q = sqlite_dialect.insert(m).on_conflict_do_nothing().returning(
                 m.c.device, m.c.message_id)
