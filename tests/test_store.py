@@ -128,3 +128,18 @@ def test_person_created_in_a_rolled_back_transaction_is_forgotten(store: Store) 
         raise RuntimeError("crash")
     with pytest.raises(NotFound), store.transaction() as w:
         w.add_observations(_hr("p-ghost", 3))
+
+
+@pytest.mark.parametrize("call", ["claim_messages", "device_owners"])
+def test_a_refused_value_is_a_data_error(store: Store, call: str) -> None:
+    """PostgreSQL refuses NUL characters in text; the API answers SQLAlchemy's DataError with a
+    422, so the driver's own error must not escape from the live path's raw statements."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite stores NUL characters")
+    import sqlalchemy as sa
+
+    with pytest.raises(sa.exc.DataError), store.transaction() as w:
+        if call == "claim_messages":
+            w.claim_messages([("watch-1", "m-\x00", 1)])
+        else:
+            w.device_owners(["\x00watch"])
