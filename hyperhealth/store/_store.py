@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -732,20 +733,23 @@ class Writer:
             "readings": readings}]) == 1
 
     def device_owners(self, device_ids: Sequence[str]) -> dict[str, str]:
-        """The owner of each registered device among ``device_ids`` (one query)."""
-        d, p = S.devices, S.persons
-        out: dict[str, str] = {}
+        """The owner of each registered device among ``device_ids`` (one query).
+
+        A fixed statement with the ids as one parameter (an array on PostgreSQL, a JSON array
+        on SQLite): it runs once per live batch, where building a statement with a placeholder
+        per id cost more than running it. It goes through SQLAlchemy's driver call, so a value
+        the database refuses (a NUL in an id on PostgreSQL) is its ``DataError`` (the API's 422).
+        """
         ids = list(dict.fromkeys(device_ids))
-        if self.store.dialect == "postgresql":  # once per live batch: a fixed, prepared query
-            # (through SQLAlchemy's driver call, so a refused value is its DataError: a 422)
-            return dict(self.conn.exec_driver_sql(
-                "SELECT d.device_id, p.id FROM devices d JOIN persons p ON "
-                "p.pk = d.person_pk WHERE d.device_id = ANY(%s)", (ids,)).all())
-        for i in range(0, len(ids), 500):
-            q = (sa.select(d.c.device_id, p.c.id).join(p, d.c.person_pk == p.c.pk)
-                 .where(bulk.where_in(self.conn, d.c.device_id, ids[i:i + 500])))
-            out.update((r[0], r[1]) for r in self.conn.execute(q))
-        return out
+        param: Any
+        if self.store.dialect == "postgresql":
+            where, param = "d.device_id = ANY(%s)", ids
+        else:
+            where, param = "d.device_id IN (SELECT value FROM json_each(?))", \
+                orjson.dumps(ids).decode()
+        return dict(self.conn.exec_driver_sql(
+            "SELECT d.device_id, p.id FROM devices d JOIN persons p ON p.pk = d.person_pk "
+            f"WHERE {where}", (param,)).all())
 
     def claim_messages(self, items: Sequence[tuple[str, str, int]]) -> list[bool]:
         """:meth:`claim_message` for many ``(device, message_id, readings)`` at once.
@@ -755,7 +759,6 @@ class Writer:
         (a row-value ``IN`` list made PostgreSQL scan the table), and a message a concurrent
         transaction claims first is not reported new here.
         """
-        m = S.ingest_messages
         first: dict[tuple[str, str], int] = {}
         rows = []
         now = _now_us()
@@ -773,10 +776,13 @@ class Writer:
                 "x(d, i, n) ON CONFLICT DO NOTHING RETURNING device, message_id",
                 (now, [r["device"] for r in rows], [r["message_id"] for r in rows],
                  [r["readings"] for r in rows]))}
-        else:
-            q = sqlite_dialect.insert(m).on_conflict_do_nothing().returning(
-                m.c.device, m.c.message_id)
-            claimed = {(r[0], r[1]) for r in self.conn.execute(q, rows)}
+        else:  # one JSON parameter: a fixed statement instead of one placeholder per value
+            claimed = {(r[0], r[1]) for r in self.conn.exec_driver_sql(
+                "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
+                "SELECT value ->> 0, value ->> 1, ?, value ->> 2 FROM json_each(?) WHERE true "
+                "ON CONFLICT DO NOTHING RETURNING device, message_id",
+                (now, orjson.dumps([(r["device"], r["message_id"], r["readings"])
+                                    for r in rows]).decode()))}
         return [first[key] == i and key in claimed
                 for i, key in enumerate((dev, mid) for dev, mid, _ in items)]
 
