@@ -143,3 +143,19 @@ def test_a_refused_value_is_a_data_error(store: Store, call: str) -> None:
             w.claim_messages([("watch-1", "m-\x00", 1)])
         else:
             w.device_owners(["\x00watch"])
+
+
+def test_claims_and_device_owners_in_bulk(store: Store) -> None:
+    """The live path's one-statement lookups on both backends: repeats within a batch, ids
+    claimed before, unknown devices, and ids with quotes and non-ASCII characters."""
+    odd = 'cuff "ü" \\ 1'
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+        w.register_device(odd, "p-1", "cuff")
+        w.register_device("watch-1", "p-1", "watch")
+        assert w.claim_messages([(odd, "m-1", 2), ("watch-1", "m-1", 1)]) == [True, True]
+    with store.transaction() as w:
+        assert w.device_owners([odd, "watch-1", "nobody", odd]) == {odd: "p-1", "watch-1": "p-1"}
+        assert w.claim_messages([(odd, "m-1", 2), (odd, "m-2", 2), (odd, "m-2", 2),
+                                 ("watch-1", "m-ü", 1)]) == [False, True, False, True]
+        assert w.claim_messages([]) == []

@@ -760,29 +760,27 @@ class Writer:
         transaction claims first is not reported new here.
         """
         first: dict[tuple[str, str], int] = {}
-        rows = []
-        now = _now_us()
+        rows: list[tuple[str, str, int]] = []
         for i, (dev, mid, n) in enumerate(items):
             if (dev, mid) not in first:
                 first[(dev, mid)] = i
-                rows.append({"device": dev, "message_id": mid, "received_us": now,
-                             "readings": n})
+                rows.append((dev, mid, n))
         if not rows:
             return []
+        now = _now_us()
         if self.store.dialect == "postgresql":  # arrays: one short statement, parsed once
+            devs, mids, ns = (list(c) for c in zip(*rows, strict=True))
             claimed = {(r[0], r[1]) for r in self.conn.exec_driver_sql(
                 "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
                 "SELECT d, i, %s, n FROM unnest(%b::text[], %b::text[], %b::int[]) AS "
                 "x(d, i, n) ON CONFLICT DO NOTHING RETURNING device, message_id",
-                (now, [r["device"] for r in rows], [r["message_id"] for r in rows],
-                 [r["readings"] for r in rows]))}
+                (now, devs, mids, ns))}
         else:  # one JSON parameter: a fixed statement instead of one placeholder per value
             claimed = {(r[0], r[1]) for r in self.conn.exec_driver_sql(
                 "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
                 "SELECT value ->> 0, value ->> 1, ?, value ->> 2 FROM json_each(?) WHERE true "
                 "ON CONFLICT DO NOTHING RETURNING device, message_id",
-                (now, orjson.dumps([(r["device"], r["message_id"], r["readings"])
-                                    for r in rows]).decode()))}
+                (now, orjson.dumps(rows).decode()))}
         return [first[key] == i and key in claimed
                 for i, key in enumerate((dev, mid) for dev, mid, _ in items)]
 
