@@ -57,7 +57,10 @@ class _Publisher:
     (building each packet and handling each PUBACK in Python), which the server then did not
     have. This one encodes each PUBLISH in a few bytes operations and only counts the broker's
     PUBACKs (4 bytes each, read in bulk), so the measurement is of the server, not of the load
-    generator. The broker sees standard QoS 1 publishes either way.
+    generator. For the same reason it writes what is due once a millisecond (about five
+    messages at 5,000/s) rather than waking for each message: that halved its CPU time (3.4 to
+    1.7 s of a run, with Mosquitto's 1.3 to 0.9 s). Each message's publish time is when it is
+    written. The broker sees standard QoS 1 publishes either way.
     """
 
     def __init__(self, host: str, port: int, client_id: str) -> None:
@@ -74,11 +77,15 @@ class _Publisher:
         self._reader = threading.Thread(target=self._count_acks, daemon=True)
         self._reader.start()
 
-    def publish(self, topic: str, payload: bytes) -> None:
+    def packet(self, topic: str, payload: bytes) -> bytes:
+        """The PUBLISH packet of the next message (QoS 1, its own packet id)."""
         self.sent += 1
         t = topic.encode()
         body = struct.pack("!H", len(t)) + t + struct.pack("!H", self.sent % 65535 + 1) + payload
-        self.sock.sendall(b"\x32" + _length(len(body)) + body)
+        return b"\x32" + _length(len(body)) + body
+
+    def send(self, packets: list[bytes]) -> None:
+        self.sock.sendall(b"".join(packets))
 
     def close(self, timeout_s: float = 60.0) -> None:
         """Wait until the broker acknowledged every message, then disconnect."""
@@ -142,13 +149,23 @@ def publish(prefix: str, rate: float, seconds: float, out: Any) -> None:
     sent: dict[tuple[str, int], int] = {}
     pub = _Publisher("127.0.0.1", 1883, f"hh-lat-pub-{uuid.uuid4().hex[:8]}")
     start = time.perf_counter()
-    for k, (topic, payload, key) in enumerate(messages):
-        lag = start + k / rate - time.perf_counter()
+    k = 0
+    while k < n:
+        # what is due goes in one write, every millisecond at most: devices on other machines
+        # would not cost this machine a wake-up for each message (5,000 a second)
+        woke = time.perf_counter()
+        due = min(n, int((woke - start) * rate) + 1)
+        now_us = time.time_ns() // 1000
+        packets = []
+        for topic, payload, key in messages[k:due]:
+            if key is not None:
+                sent[key] = now_us  # the publish time: when the message is written
+            packets.append(pub.packet(topic, payload))
+        pub.send(packets)
+        k = due
+        lag = max(start + k / rate, woke + 0.001) - time.perf_counter()
         if lag > 0:
             time.sleep(lag)
-        if key is not None:
-            sent[key] = time.time_ns() // 1000
-        pub.publish(topic, payload)
     pub.close()
     out.send(sent)
 

@@ -154,8 +154,53 @@ def test_claims_and_device_owners_in_bulk(store: Store) -> None:
         w.register_device(odd, "p-1", "cuff")
         w.register_device("watch-1", "p-1", "watch")
         assert w.claim_messages([(odd, "m-1", 2), ("watch-1", "m-1", 1)]) == [True, True]
-    with store.transaction() as w:
+    fresh = Store(store.url)  # remembers no owner: the lookup goes to the database
+    with fresh.transaction() as w:
         assert w.device_owners([odd, "watch-1", "nobody", odd]) == {odd: "p-1", "watch-1": "p-1"}
+    fresh.close()
+    with store.transaction() as w:
         assert w.claim_messages([(odd, "m-1", 2), (odd, "m-2", 2), (odd, "m-2", 2),
                                  ("watch-1", "m-ü", 1)]) == [False, True, False, True]
         assert w.claim_messages([]) == []
+
+
+def test_device_owners_are_remembered_once_committed(store: Store) -> None:
+    """A live batch from known devices asks the database nothing; a registration that was
+    rolled back is not remembered, and an unregistered device is asked again."""
+    import sqlalchemy as sa
+
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+    with pytest.raises(RuntimeError), store.transaction() as w:
+        w.register_device("cuff-1", "p-1", "cuff")
+        assert w.device_owners(["cuff-1"]) == {"cuff-1": "p-1"}
+        raise RuntimeError("crash")
+    with store.transaction() as w:
+        assert w.device_owners(["cuff-1"]) == {}
+        w.register_device("cuff-1", "p-1", "cuff")
+    other = Store(store.url)  # another process registers a device meanwhile
+    with other.transaction() as w:
+        w.register_device("watch-1", "p-1", "watch")
+    other.close()
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda _c, _cur, sql, *_a: statements.append(sql))
+    with store.transaction() as w:
+        assert w.device_owners(["cuff-1", "cuff-1"]) == {"cuff-1": "p-1"}
+        assert statements == []
+        assert w.device_owners(["cuff-1", "watch-1"]) == {"cuff-1": "p-1", "watch-1": "p-1"}
+        assert len(statements) == 1
+
+
+def test_staging_table_after_a_rolled_back_transaction(store: Store) -> None:
+    """PostgreSQL: the connection remembers its staging table only once a transaction that
+    made it committed (a rolled-back transaction takes the table with it)."""
+    with store.transaction() as w:
+        w.upsert_person(Person(id="p-1"))
+    with pytest.raises(RuntimeError), store.transaction() as w:
+        assert w.add_observations(_hr("p-1", 5)) == 5
+        raise RuntimeError("crash")
+    for n, new in ((7, 7), (9, 2)):  # makes the table again, then uses the one it made
+        with store.transaction() as w:
+            assert w.add_observations(_hr("p-1", n)) == new
+    assert store.counts()["observations"] == 9
