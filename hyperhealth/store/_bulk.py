@@ -4,7 +4,10 @@ SQLAlchemy writes many rows to PostgreSQL as one statement with a placeholder pe
 statement is long, so psycopg parses it again on every call (it caches short statements only)
 and the server plans it afresh: about 0.2 ms per alert row, most of a live batch's time. COPY
 and ``unnest`` over one array per column keep the statement short and fixed. SQLite runs in
-the process and is fast with plain ``executemany``, so it keeps SQLAlchemy's statements.
+the process and is fast with plain ``executemany`` of one fixed statement; it gets the rows as
+tuples through SQLAlchemy's driver call (which still turns driver errors into SQLAlchemy's), not
+through a compiled statement that runs each value of each row through the column's type: that
+cost more than SQLite's own work for the events and notifications of a batch of alerts.
 
 Values go in as the SQLAlchemy column types would store them; JSON columns take any value
 orjson serializes (non-string keys become strings, as with ``json.dumps``).
@@ -19,7 +22,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 Rows = Sequence[Mapping[str, Any]]
 
@@ -45,10 +47,11 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Rows) -> None:
     """Insert ``rows`` (dicts with the same keys)."""
     if not rows:
         return
-    if not _pg(conn):
-        conn.execute(sa.insert(table), list(rows))
-        return
     names = list(rows[0])
+    if not _pg(conn):
+        conn.exec_driver_sql(_sqlite_insert(table.name, tuple(names)),
+                             _columns(table, names, rows, by_row=True))
+        return
     raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
                                        ) as copy:
@@ -77,8 +80,9 @@ def update(conn: sa.Connection, table: sa.Table, rows: Rows) -> None:
         return
     names = [n for n in rows[0] if n != "pk"]
     if not _pg(conn):
-        conn.execute(_update_by_pk(table, tuple(names)),
-                     [{f"b_{n}": r[n] for n in ("pk", *names)} for r in rows])
+        sets = ", ".join(f"{n} = ?" for n in names)
+        conn.exec_driver_sql(f"UPDATE {table.name} SET {sets} WHERE pk = ?",
+                             _columns(table, [*names, "pk"], rows, by_row=True))
         return
     source, params = _unnest(conn, table, ["pk", *names], rows)
     sets = ", ".join(f"{n} = v.{n}" for n in names)
@@ -92,30 +96,22 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Rows, key: str) -> None:
         return
     names = list(rows[0])
     others = [n for n in names if n != key]
+    sets = ", ".join(f"{n} = excluded.{n}" for n in others)
     if not _pg(conn):
-        conn.execute(_sqlite_upsert(table, tuple(others), key), list(rows))
+        conn.exec_driver_sql(f"{_sqlite_insert(table.name, tuple(names))} "
+                             f"ON CONFLICT ({key}) DO UPDATE SET {sets}",
+                             _columns(table, names, rows, by_row=True))
         return
     source, params = _unnest(conn, table, names, rows)
-    sets = ", ".join(f"{n} = excluded.{n}" for n in others)
     _raw_execute(conn, f"INSERT INTO {table.name} ({', '.join(names)}) "
                  f"SELECT {', '.join(f'v.{n}' for n in names)} FROM {source} "
                  f"ON CONFLICT ({key}) DO UPDATE SET {sets}", params)
 
 
 # -- inside ------------------------------------------------------------------------------------
-# SQLite's statements are built once per shape: building one (SQLAlchemy sets up the columns of
-# ``excluded`` each time) cost about as much as executing it for the few rows of a live batch
 @functools.cache
-def _update_by_pk(table: sa.Table, names: tuple[str, ...]) -> sa.Update:
-    return sa.update(table).where(table.c.pk == sa.bindparam("b_pk")).values(
-        {n: sa.bindparam(f"b_{n}") for n in names})
-
-
-@functools.cache
-def _sqlite_upsert(table: sa.Table, others: tuple[str, ...], key: str) -> sa.Insert:
-    q = sqlite_dialect.insert(table)
-    return q.on_conflict_do_update(index_elements=[table.c[key]],
-                                   set_={n: q.excluded[n] for n in others})
+def _sqlite_insert(table: str, names: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
 
 def _pg(conn: sa.Connection) -> bool:
@@ -127,14 +123,14 @@ def _json(col: sa.Column[Any]) -> bool:
 
 
 def _columns(table: sa.Table, names: Sequence[str], rows: Rows, *, by_row: bool
-             ) -> list[list[Any]]:
-    """The rows' values (a list per row, or per column), JSON serialized to text."""
+             ) -> list[Any]:
+    """The rows' values (a tuple per row, or a list per column), JSON serialized to text."""
     cols = [[r[n] for r in rows] for n in names]
     for n, values in zip(names, cols, strict=True):
         if _json(table.c[n]):
             values[:] = [None if v is None else
                          orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode() for v in values]
-    return [list(r) for r in zip(*cols, strict=True)] if by_row else cols
+    return list(zip(*cols, strict=True)) if by_row else cols
 
 
 def _unnest(conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: Rows

@@ -262,6 +262,7 @@ alerts = sa.Table(
     sa.Column("escalation", sa.Integer, nullable=False),  # 0 none, 1 re-notified, 2 care team
     sa.Column("created_us", TIME_US, nullable=False),  # wall clock when stored
     sa.Index("ix_alerts_person_rule_key", "person_pk", "rule", "key", "status"),
+    sa.Index("ix_alerts_person_status", "person_pk", "status"),  # a batch's active alerts
     sa.Index("ix_alerts_status_level", "status", "level"),
 )
 

@@ -137,7 +137,9 @@ class Store:
             if str(path) not in ("", ":memory:"):
                 path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine = sa.create_engine(url, future=True)
+            # JSON columns in orjson (a tenth of the standard library's time for an alert's
+            # evidence); read back with json.loads, which also reads rows written before
+            self.engine = sa.create_engine(url, future=True, json_serializer=_json_text)
         except Exception as exc:  # bad URL or missing driver
             raise StoreError(f"cannot open store {url!r}: {exc}") from exc
         self.dialect = self.engine.dialect.name
@@ -986,6 +988,16 @@ class Writer:
 
 
 # -- row mapping ---------------------------------------------------------------------------------
+def _json_text(obj: Any) -> str:
+    """JSON text of a value for a JSON column (non-string keys become strings, as with
+    ``json.dumps``; numpy numbers are numbers).
+
+    >>> _json_text({"a": [1, 2.5, None], 3: "ü"})
+    '{"a":[1,2.5,null],"3":"ü"}'
+    """
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -535,9 +535,11 @@ def _chunks(items: Sequence[int], size: int = 500) -> list[Sequence[int]]:
 
 
 def _is_active() -> sa.ColumnElement[bool]:
+    """Open, acknowledged, or suppressed and not yet over: a list of statuses the index on
+    (person, status) looks up, so a person's resolved alerts (years of them) are not read."""
     a = S.alerts
-    return sa.or_(a.c.status.in_(ACTIVE),
-                  sa.and_(a.c.status == "suppressed", a.c.resolved_us.is_(None)))
+    return sa.and_(a.c.status.in_([*ACTIVE, "suppressed"]),
+                   sa.or_(a.c.status != "suppressed", a.c.resolved_us.is_(None)))
 
 
 def _select() -> sa.Select[Any]:
