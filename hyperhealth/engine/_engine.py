@@ -246,30 +246,30 @@ class Engine:
             self._rules_by_codes[codes] = rules
         return rules
 
-    def _fresh(self, t: np.ndarray, v: np.ndarray, wm: int | None) -> Chunk:
+    def _fresh(self, t: np.ndarray | list[int], v: np.ndarray | list[float],
+               wm: int | None) -> Chunk:
         n = len(t)
         self.stats.readings += n
-        t = np.asarray(t, np.int64)
-        v = np.asarray(v, np.float64)
         if n <= _SMALL:
-            return self._fresh_small(t, v, wm)
-        if not bool(np.all(t[1:] >= t[:-1])):
-            order = np.argsort(t, kind="stable")
-            t, v = t[order], v[order]
-        keep = ~np.isnan(v)
+            return self._fresh_small(t if isinstance(t, list) else t.tolist(),
+                                     v if isinstance(v, list) else v.tolist(), wm)
+        ta, va = np.asarray(t, np.int64), np.asarray(v, np.float64)
+        if not bool(np.all(ta[1:] >= ta[:-1])):
+            order = np.argsort(ta, kind="stable")
+            ta, va = ta[order], va[order]
+        keep = ~np.isnan(va)
         if wm is not None:
-            keep &= t > wm
+            keep &= ta > wm
         if n > 1:
-            keep[1:] &= t[1:] != t[:-1]  # one reading per instant: the first that arrived
+            keep[1:] &= ta[1:] != ta[:-1]  # one reading per instant: the first that arrived
         if not keep.all():
             self.stats.late += int(n - keep.sum())
-            t, v = t[keep], v[keep]
-        return Chunk(t, v)
+            ta, va = ta[keep], va[keep]
+        return Chunk(ta, va)
 
-    def _fresh_small(self, t: np.ndarray, v: np.ndarray, wm: int | None) -> Chunk:
+    def _fresh_small(self, ts: list[int], vs: list[float], wm: int | None) -> Chunk:
         """:meth:`_fresh` for the few readings per stream of a live batch, in plain Python
         (numpy's cost per call is most of the time on arrays this short)."""
-        ts, vs = t.tolist(), v.tolist()
         if any(a > b for a, b in itertools.pairwise(ts)):
             order = sorted(range(len(ts)), key=ts.__getitem__)  # stable, as numpy's
             ts, vs = [ts[i] for i in order], [vs[i] for i in order]
@@ -503,6 +503,8 @@ class Engine:
 
     # -- input conversion ------------------------------------------------------------------------
     def _batch_from_rows(self, rows: Sequence[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
+        """Committed rows as ``person -> code -> (times, values)``, in lists: a live batch has
+        a reading or two per stream, which :meth:`_fresh` takes as they are."""
         groups: dict[tuple[int, str], tuple[list[int], list[float]]] = {}
         inputs = self._inputs
         for r in rows:
@@ -514,11 +516,8 @@ class Engine:
                 g[1].append(r[8])
         ids = self.store.person_ids([pk for pk, _ in groups])
         batch: dict[str, dict[str, Any]] = {}
-        for (pk, code), (t, v) in groups.items():
-            batch.setdefault(ids[pk], {})[code] = (
-                np.asarray(t, np.int64),
-                np.asarray(v, np.float64),
-            )
+        for (pk, code), tv in groups.items():
+            batch.setdefault(ids[pk], {})[code] = tv
         return batch
 
 
