@@ -82,7 +82,7 @@ from hyperhealth.model.codes import (
 )
 from hyperhealth.model.time import EPOCH, from_us
 from hyperhealth.model.units import MOLAR_TO_MASS_CODE, canonical_unit
-from hyperhealth.store import Store
+from hyperhealth.store import DuplicateReadings, Store
 
 SCHEMA = "hyperhealth.device/1"
 #: the ``source`` of every observation and event stored from a device message
@@ -200,13 +200,22 @@ def ingest_messages(
 def ingest_payloads(store: Store, payloads: Iterable[DevicePayload],
                     options: IngestOptions | None = None) -> IngestReport:
     """Store several payloads (from one or many devices) in one transaction."""
+    payloads = list(payloads)
+    try:
+        return _ingest_payloads(store, payloads, options, direct=True)
+    except DuplicateReadings:  # a reading sent again in a new message: the careful way
+        return _ingest_payloads(store, payloads, options, direct=False)
+
+
+def _ingest_payloads(store: Store, payloads: list[DevicePayload], options: IngestOptions | None,
+                     direct: bool) -> IngestReport:
     report = IngestReport(path="device messages", format=ADAPTER.name)
     try:
         with _cyclic_gc_paused(), store.transaction() as w:
             batch = _Batch(IngestContext(w, report, options or IngestOptions()))
             for p in payloads:
                 batch.add(p)
-            batch.flush()
+            batch.flush(direct=direct)
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(f"could not store device messages ({type(exc).__name__}: {exc}); "
                          "nothing from them was stored, they can be sent again") from exc
@@ -461,11 +470,12 @@ class _Batch:
             self.ctx.report.read["lifestyle_events"] += 1
 
     # -- output
-    def flush(self) -> None:
-        """Write what was collected through the writer."""
+    def flush(self, direct: bool = False) -> None:
+        """Write what was collected through the writer (``direct``: see
+        :meth:`~hyperhealth.store.Writer.add_observation_rows`)."""
         self._resolve()
         added = self.ctx.report.added
-        added["observations"] += self.w.add_observation_rows(self.rows)
+        added["observations"] += self.w.add_observation_rows(self.rows, direct=direct)
         added["lifestyle_events"] += self.w.add_lifestyle_events(self.events)
         self.rows, self.events = [], []
 

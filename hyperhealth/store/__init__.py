@@ -4,6 +4,7 @@ from hyperhealth.config import Settings
 from hyperhealth.store._store import (
     CommitListener,
     Committed,
+    DuplicateReadings,
     Series,
     Store,
     StreamInfo,
@@ -31,6 +32,7 @@ def open_store(settings: Settings | str | None = None, *, migrate: bool = True) 
 __all__ = [
     "CommitListener",
     "Committed",
+    "DuplicateReadings",
     "Series",
     "Store",
     "StreamInfo",

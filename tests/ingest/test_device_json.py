@@ -266,3 +266,33 @@ def test_a_message_repeated_within_one_payload_counts_once(store: Store) -> None
 def test_a_json_string_is_not_read_as_json_text(db: Store) -> None:
     rep = ingest_messages(db, orjson.dumps(message()).decode())  # type: ignore[arg-type]
     assert [r.where for r in rep.rejects] == ["payload"] and rep.added["observations"] == 0
+
+
+def test_readings_sent_again_in_a_new_message_are_stored_once(store: Store) -> None:
+    """PostgreSQL copies a live batch straight into the table; a reading stored before (or
+    twice in one batch) makes it write the batch again through the staging table, losing
+    nothing that was new in it, such as a device registered by the same batch."""
+    import time
+
+    add_person(store)
+    first = ingest_messages(store, message("m1", [hr(0, 61)]))
+    assert first.added["observations"] == 1
+    if store.dialect == "postgresql":  # straight into the table: no staging table was made
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM pg_class WHERE relname = "
+                                        "'_obs_stage'").scalar() == 0
+    rep = ingest_payloads(store, [
+        DevicePayload(orjson.dumps(message("m2", [hr(0, 61), hr(1, 62), hr(1, 62)])), "watch-1"),
+        DevicePayload(orjson.dumps(message("m3", [hr(2, 63)], device="cuff-9")), "cuff-9")])
+    assert rep.ok and rep.added["messages"] == 2
+    assert rep.added["observations"] == 2 and rep.duplicates["observations"] == 2
+    assert [o.value for o in store.observations(PID, "8867-4")] == [61, 62, 63]
+    with store.transaction() as w:
+        assert w.device_owners(["cuff-9"]) == {"cuff-9": PID}
+    if store.dialect == "postgresql":  # the next minute's batches take the careful way
+        assert store._careful_until > time.monotonic()
+        later = ingest_messages(store, message("m4", [hr(1, 62), hr(3, 64)]))
+        assert later.added["observations"] == 1 and later.duplicates["observations"] == 1
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM pg_class WHERE relname = "
+                                        "'_obs_stage'").scalar() >= 1
