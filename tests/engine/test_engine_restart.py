@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -80,16 +81,21 @@ def test_kill_and_restart_loses_nothing_and_resumes(pg_url: str, tmp_path: Path,
         # the session must exist before publishing, so QoS 1 messages queue for it
         time.sleep(4)  # connected and subscribed (the session then keeps what we publish)
         order = [m for pair in zip(a_msgs, b_msgs, strict=False) for m in pair]
-        for m in order:
-            dev = m["device"]["id"]
-            publish_readings(URL, dev, [m], topic=f"{prefix}/{dev}/readings")
-        # states of persons without new findings are saved about once a second
+
+        def publish() -> None:  # the devices go on publishing through the kill
+            for m in order:
+                dev = m["device"]["id"]
+                publish_readings(URL, dev, [m], topic=f"{prefix}/{dev}/readings")
+
+        devices = threading.Thread(target=publish, daemon=True)
+        devices.start()
         _wait(lambda: stored() > sent // 4 and bool(saved_states()), 120)
     finally:
         first.send_signal(signal.SIGKILL)  # no chance to finish anything
         first.wait(20)
     at_kill = stored()
     assert 0 < at_kill < sent, "the kill should land while readings are still arriving"
+    devices.join()  # the rest waits for the session with the broker
     assert saved_states(), "detector state was saved while running"
 
     second = _listener(pg_url, prefix, client, log, extra)
