@@ -805,20 +805,20 @@ class Writer:
                 rows.append((dev, mid, n))
         if not rows:
             return []
-        now = _now_us()
-        if self.store.dialect == "postgresql":  # arrays: one short statement, parsed once
-            devs, mids, ns = (list(c) for c in zip(*rows, strict=True))
+        # one JSON parameter: a fixed statement instead of one placeholder per value, and on
+        # PostgreSQL a twelfth of the client time of three arrays (which psycopg builds in
+        # Python, value by value: 15 % of a live batch's interpreter time)
+        now, items_json = _now_us(), orjson.dumps(rows).decode()
+        if self.store.dialect == "postgresql":
             claimed = {(r[0], r[1]) for r in self.conn.exec_driver_sql(
                 "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
-                "SELECT d, i, %s, n FROM unnest(%b::text[], %b::text[], %b::int[]) AS "
-                "x(d, i, n) ON CONFLICT DO NOTHING RETURNING device, message_id",
-                (now, devs, mids, ns))}
-        else:  # one JSON parameter: a fixed statement instead of one placeholder per value
+                "SELECT e ->> 0, e ->> 1, %s, (e ->> 2)::int FROM json_array_elements(%s::json)"
+                " AS e ON CONFLICT DO NOTHING RETURNING device, message_id", (now, items_json))}
+        else:
             claimed = {(r[0], r[1]) for r in self.conn.exec_driver_sql(
                 "INSERT INTO ingest_messages (device, message_id, received_us, readings) "
                 "SELECT value ->> 0, value ->> 1, ?, value ->> 2 FROM json_each(?) WHERE true "
-                "ON CONFLICT DO NOTHING RETURNING device, message_id",
-                (now, orjson.dumps(rows).decode()))}
+                "ON CONFLICT DO NOTHING RETURNING device, message_id", (now, items_json))}
         return [first[key] == i and key in claimed
                 for i, key in enumerate((dev, mid) for dev, mid, _ in items)]
 
