@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -360,14 +360,14 @@ class _Findings:
         #: (person pk, rule, key) -> its active alerts, newest first (as ``_active`` picks)
         self.active: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
         self.snoozes: dict[int, Any] = {}
-        hooks: list[sa.Row[Any]] = []
-        active_q, snoozes_q, hooks_q = _prefetch(conn.dialect.name)
+        hooks: list[_Hook] = []
         for chunk in _chunks(pk_list):
-            for r in conn.execute(active_q, {"pks": chunk}).mappings():
-                self.active.setdefault((r["person_pk"], r["rule"], r["key"]), []).append(dict(r))
-            for r in conn.execute(snoozes_q, {"pks": chunk}).mappings():
+            active, snoozes, chunk_hooks = _read_batch(conn, chunk)
+            for r in active:
+                self.active.setdefault((r["person_pk"], r["rule"], r["key"]), []).append(r)
+            for r in snoozes:
                 self.snoozes[r["person_pk"]] = r
-            hooks += conn.execute(hooks_q, {"pks": chunk}).all()
+            hooks += chunk_hooks
         # everyone's hooks (no person) come with every chunk: once each, in key order
         self.hooks = sorted({h.pk: h for h in hooks}.values(), key=lambda h: h.pk)
         self.ids = {pk: pid for pid, pk in self.pks.items()}
@@ -512,10 +512,46 @@ def _notifications(alert: Alert, person_pk: int, reason: str, now_us: int,
              "next_attempt_us": now_us, "last_error": ""} for channel, target in targets]
 
 
+class _Hook(NamedTuple):
+    """An active webhook as a batch's notifications need it."""
+
+    pk: int
+    person_pk: int | None
+    min_level: int
+    care_team: bool
+
+
+def _read_batch(conn: sa.Connection, pks: Sequence[int]
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[_Hook]]:
+    """What a batch reads of its persons: active alerts (newest first), snoozes and webhooks.
+
+    On PostgreSQL one statement returns the three as JSON: a round trip instead of three, and
+    no per-column work in the driver (1.3 of the 2.7 ms a batch of 40 alerts spent reading
+    them was waiting for the three answers). Elsewhere three statements, built once."""
+    if conn.dialect.name == "postgresql":
+        active, snoozes, hooks = conn.exec_driver_sql(_READ_BATCH_PG, {"pks": list(pks)}).one()
+        return active, snoozes, [_Hook(*h) for h in hooks]
+    active_q, snoozes_q, hooks_q = _prefetch(conn.dialect.name)
+    return ([dict(r) for r in conn.execute(active_q, {"pks": pks}).mappings()],
+            [dict(r) for r in conn.execute(snoozes_q, {"pks": pks}).mappings()],
+            [_Hook(*h) for h in conn.execute(hooks_q, {"pks": pks})])
+
+
+# the statuses and order of _is_active and _hooks, as one PostgreSQL statement
+_READ_BATCH_PG = (
+    "SELECT (SELECT coalesce(json_agg(a ORDER BY a.pk DESC), '[]') FROM alerts a"
+    " WHERE a.person_pk = ANY(%(pks)s) AND a.status IN ('open', 'acknowledged', 'suppressed')"
+    " AND (a.status <> 'suppressed' OR a.resolved_us IS NULL)),"
+    " (SELECT coalesce(json_agg(s), '[]') FROM alert_snoozes s WHERE s.person_pk = ANY(%(pks)s)),"
+    " (SELECT coalesce(json_agg(json_build_array(w.pk, w.person_pk, w.min_level, w.care_team)"
+    " ORDER BY w.pk), '[]') FROM webhooks w"
+    " WHERE w.active AND (w.person_pk IS NULL OR w.person_pk = ANY(%(pks)s)))")
+
+
 @functools.cache
 def _prefetch(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
-    """What a batch reads of its persons (``pks``): active alerts (newest first), snoozes and
-    webhooks. Built once: building them took about as long as running them."""
+    """:func:`_read_batch`'s statements (``pks``) where it takes three. Built once: building
+    them took about as long as running them."""
     a, sn, w = S.alerts, S.alert_snoozes, S.webhooks
     return (sa.select(a).where(bulk.in_param(dialect, a.c.person_pk, "pks"), _is_active())
             .order_by(a.c.pk.desc()),
