@@ -806,8 +806,8 @@ class Writer:
         if not rows:
             return []
         # one JSON parameter: a fixed statement instead of one placeholder per value, and on
-        # PostgreSQL a twelfth of the client time of three arrays (which psycopg builds in
-        # Python, value by value: 15 % of a live batch's interpreter time)
+        # PostgreSQL a quarter less client time than three arrays (which psycopg builds in
+        # Python, value by value)
         now, items_json = _now_us(), orjson.dumps(rows).decode()
         if self.store.dialect == "postgresql":
             claimed = {(r[0], r[1]) for r in self.conn.exec_driver_sql(
