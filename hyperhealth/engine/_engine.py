@@ -18,7 +18,8 @@ applied. Under load this saves most states once a second instead of once per bat
 start, :meth:`catch_up` processes whatever the store holds beyond each person's watermarks,
 so readings stored while the engine was down (or between an ingest commit and a crash) are
 processed exactly once; a finding re-derived after a crash meets its existing alert and is
-de-duplicated.
+de-duplicated. A transaction the database refuses loses its findings but not the readings: the
+persons involved are replayed from their saved state before the next batch, tick or flush.
 """
 
 from __future__ import annotations
@@ -115,6 +116,9 @@ class Engine:
         self._subjects: dict[str, Subject] = {}
         #: persons whose state is newer than the stored one -> since when (oldest first)
         self._unsaved: dict[str, float] = {}
+        #: persons whose findings were lost with a failed transaction: replayed from their
+        #: saved state before the engine goes on (see :meth:`_commit`)
+        self._behind: set[str] = set()
         self._rules_by_codes: dict[frozenset[str], list[Any]] = {}
         self._queue: queue.SimpleQueue[Committed | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
@@ -175,6 +179,7 @@ class Engine:
 
     def flush(self) -> None:
         """Save every state not yet saved (see the module's note on durability)."""
+        self._replay_behind()
         with self._lock:
             self._commit([], [], self.clock(), flush=True)
 
@@ -182,12 +187,18 @@ class Engine:
         batch = self._batch_from_rows(done.rows)
         for pid, chunk in _sleep_chunks(done.events).items():
             batch.setdefault(pid, {})[SLEEP_MINUTES] = chunk
+        try:
+            self._replay_behind()
+        except Exception:
+            self._behind.update(batch)  # stored: replayed from the store with the others
+            raise
         if batch:
             self.process(batch, now_us=self.clock())
 
     def tick(self, now_us: int | None = None) -> list[Finding]:
         """Clock-driven rules (no data for too long) and escalation of unacknowledged alerts."""
         now = self.clock() if now_us is None else now_us
+        self._replay_behind()
         ticking = [r for r in self.rules if r.on_tick]
         with self._lock:
             self._load_states(self._known_persons())
@@ -324,9 +335,20 @@ class Engine:
         if not save and not findings:
             return
         tz_of = {pid: self._subject(pid).tz for pid in {f.person_id for f in findings}}
-        with self.store.transaction() as w:
-            self._save(w.conn, save, now)
-            applied = self.book.apply(w.conn, findings, tz_of, now)
+        try:
+            with self.store.transaction() as w:
+                self._save(w.conn, save, now)
+                applied = self.book.apply(w.conn, findings, tz_of, now)
+        except Exception:
+            # the findings are lost and the states in memory are past the stored ones: forget
+            # those states, and replay their persons from the saved ones (which every applied
+            # finding saved with it) before going on, so nothing is lost or applied twice
+            behind = set(self._unsaved) | set(persons)
+            for pid in behind:
+                self._states.pop(pid, None)
+            self._unsaved.clear()
+            self._behind |= behind
+            raise
         for pid in save:
             self._unsaved.pop(pid, None)
         self.stats.alerts.add(applied)
@@ -376,6 +398,19 @@ class Engine:
                 progress(pid, n)
         self.flush()
         return self.stats
+
+    def _replay_behind(self) -> None:
+        """Replay the persons of a failed transaction (from the store, which holds their
+        readings); if that fails too, the next batch, tick or flush tries again."""
+        if not self._behind:
+            return
+        with self._lock:
+            behind, self._behind = sorted(self._behind), set()
+            try:
+                self.replay(behind)
+            except Exception:
+                self._behind.update(behind)
+                raise
 
     def catch_up(self) -> EngineStats:
         """Process whatever is stored beyond each person's watermark (after a restart)."""

@@ -150,3 +150,33 @@ def test_background_worker_gives_the_alerts_of_the_committing_thread(store: Stor
     assert worker.stats.readings == sum(2 * len(b) for b in batches)
     assert _outcome(store) == expected
     assert _saved(store) == set(PERSONS)
+
+
+def test_a_failed_engine_transaction_is_replayed(store: Store, tmp_path: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database refuses the transaction that applies a batch's findings (twice: the first
+    replay fails too). The readings are stored; the engine replays the persons involved from
+    their saved state before the next batch, so the alerts equal an uninterrupted run."""
+    from hyperhealth.actions.alerts import AlertBook
+
+    batches = _batches(5)
+    expected = _uninterrupted(tmp_path / "ref.sqlite", batches)
+    _setup(store)
+    engine = Engine(store, clock=lambda: 0)
+    engine.attach()
+    real = AlertBook.apply
+    failures = []
+
+    def refused(self: AlertBook, conn: Any, findings: Any, *args: Any) -> Any:
+        if findings and len(failures) < 2:
+            failures.append(len(findings))
+            raise sa.exc.OperationalError("INSERT INTO alerts", {}, Exception("server gone"))
+        return real(self, conn, findings, *args)
+
+    monkeypatch.setattr(AlertBook, "apply", refused)
+    for b in batches:
+        ingest_payloads(store, b)  # the engine's failure is logged, the readings are stored
+    engine.detach()
+    assert len(failures) == 2
+    assert _outcome(store) == expected
+    assert _saved(store) == set(PERSONS)
