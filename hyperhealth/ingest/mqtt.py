@@ -171,7 +171,7 @@ class MqttListener:
         # a long-running loop: objects from start-up stay, so keep the collector from rescanning
         # them (full collections otherwise pause a loaded listener for tens of milliseconds)
         gc.freeze()
-        link = self._link = self._connect()
+        link = self._connect()
         try:
             while not self._stop.is_set():
                 room = self.batch_max if max_messages is None else \
@@ -185,7 +185,7 @@ class MqttListener:
                     log.error("the MQTT connection process ended; starting it again (what was "
                               "not acknowledged is delivered again)")
                     link.close()
-                    link = self._link = self._connect()
+                    link = self._connect()
         finally:
             link.close()
             self.stats.elapsed_s = time.perf_counter() - started
@@ -196,7 +196,10 @@ class MqttListener:
         self._stop.set()
 
     def _connect(self) -> _Link:
-        return _ChildLink(self) if self.process else _ThreadLink(self)
+        link: _Link = _ChildLink(self) if self.process else _ThreadLink(self)
+        self._link = link
+        link.start()  # only now may the subscription's confirmation arrive
+        return link
 
     def _config(self) -> dict[str, Any]:
         """What a :class:`~hyperhealth.ingest._mqtt_net.Session` needs to connect."""
@@ -275,6 +278,7 @@ class MqttListener:
 class _Link(Protocol):
     """Where the listener's MQTT connection runs: acknowledges, and can be closed."""
 
+    def start(self) -> None: ...
     def ack(self, batch: Sequence[Received]) -> None: ...
     def alive(self) -> bool: ...
     def close(self) -> None: ...
@@ -290,22 +294,27 @@ class _LocalSession(Session):
     def log(self, level: int, text: str) -> None:
         log.log(level, "%s", text)
 
-    def received(self, item: tuple[Any, ...]) -> None:
-        self.listener._inbox.put(Received(*item))
+    def received(self, items: list[tuple[Any, ...]]) -> None:
+        put = self.listener._inbox.put
+        for item in items:
+            put(Received(*item))
 
     def subscribed(self) -> None:
         self.listener.subscribed.set()
 
 
 class _ThreadLink:
-    """paho's network thread in this process."""
+    """The connection's reading thread in this process."""
 
     def __init__(self, listener: MqttListener) -> None:
         self.session = _LocalSession(listener)
         try:
-            self.session.start()
+            self.session.connect()
         except OSError as exc:
             raise ConfigError(unreachable(self.session.cfg, exc)) from exc
+
+    def start(self) -> None:
+        self.session.run_reader()
 
     def ack(self, batch: Sequence[Received]) -> None:
         self.session.ack([(r.mid, r.qos, r.connection) for r in batch])
@@ -334,6 +343,8 @@ class _ChildLink:
             self.close()
             raise ConfigError(f"the MQTT connection process failed: {first[1]}")
         self._reader = threading.Thread(target=self._read, name="hh-mqtt-child", daemon=True)
+
+    def start(self) -> None:
         self._reader.start()
 
     def _read(self) -> None:
