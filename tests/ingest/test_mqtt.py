@@ -6,6 +6,7 @@ messages, and short session expiry, so the broker forgets the sessions soon afte
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -18,8 +19,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hyperhealth.errors import ConfigError
+from hyperhealth.ingest import _mqtt_net
 from hyperhealth.ingest.device_json import SCHEMA
 from hyperhealth.ingest.mqtt import MqttListener, parse_mqtt_url, publish_readings
 from hyperhealth.model import Person
@@ -221,3 +225,136 @@ def test_an_unreachable_broker_is_a_clear_error(sqlite_store: Store, process: bo
     lst = MqttListener(sqlite_store, f"mqtt://127.0.0.1:{port}", process=process)
     with pytest.raises(ConfigError, match=f"cannot reach the MQTT broker at 127.0.0.1:{port}"):
         lst.run(max_messages=1)
+
+
+# -- the connection itself -------------------------------------------------------------------------
+class Relay:
+    """A TCP relay to the real broker whose connections the test can cut, as a network would."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            broker = socket.create_connection(("127.0.0.1", 1883))
+            self.pairs.append((client, broker))
+            self.connections += 1
+            for a, b in ((client, broker), (broker, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        for pair in self.pairs:
+            for s in pair:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+        self.pairs = []
+
+    def close(self) -> None:
+        self.cut()
+        self.server.close()
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_a_cut_connection_is_resumed_and_nothing_is_lost_or_stored_twice(
+        sqlite_store: Store, prefix: str, process: bool, caplog: pytest.LogCaptureFixture) -> None:
+    add_person(sqlite_store)
+    topic = f"{prefix}/watch-1/readings"
+    relay = Relay()
+    lst = MqttListener(sqlite_store, f"mqtt://127.0.0.1:{relay.port}", topic=f"{prefix}/+/readings",
+                       client_id=f"hh-test-{uuid.uuid4().hex[:10]}", session_expiry_s=60,
+                       process=process)
+    try:
+        with caplog.at_level(logging.INFO, logger="hyperhealth.ingest.mqtt"), running(lst):
+            publish_readings(URL, "watch-1", [msg(f"f{i}", 10 * i, 10) for i in range(3)],
+                             topic=topic)
+            wait_for(lambda: lst.stats.messages == 3)
+            relay.cut()
+            # published while the listener is away: the broker keeps them for its session
+            publish_readings(URL, "watch-1", [msg(f"f{i}", 10 * i, 10) for i in range(3, 8)],
+                             topic=topic)
+            wait_for(lambda: heart_rates(sqlite_store) == 80)
+            assert relay.connections == 2
+    finally:
+        relay.close()
+    assert lst.stats.observations == 80 and lst.stats.duplicates == 0
+    assert "lost the MQTT broker" in caplog.text and "(session resumed)" in caplog.text
+
+
+def test_keep_alive_holds_an_idle_connection(sqlite_store: Store, prefix: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """With nothing to acknowledge, pings keep the broker (which drops a client silent for 1.5
+    keep-alive intervals) from closing the connection."""
+    add_person(sqlite_store)
+    lst = listener(sqlite_store, prefix, keepalive_s=1)
+    with caplog.at_level(logging.INFO, logger="hyperhealth.ingest.mqtt"), running(lst):
+        time.sleep(3.5)
+        publish_readings(URL, "watch-1", [msg("g1", 0, 10)], topic=f"{prefix}/watch-1/readings")
+        wait_for(lambda: lst.stats.messages == 1)
+    assert "lost the MQTT broker" not in caplog.text
+    assert caplog.text.count("connected to") == 1
+
+
+def publish_packet(topic: str, payload: bytes, mid: int, props: bytes = b"\x00") -> bytes:
+    """An MQTT 5 PUBLISH (QoS 1), encoded here independently of the module under test."""
+    body = len(topic.encode()).to_bytes(2, "big") + topic.encode() + mid.to_bytes(2, "big") \
+        + props + payload
+    n, length = len(body), bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        length.append(digit | (128 if n else 0))
+        if not n:
+            break
+    return b"\x32" + bytes(length) + body
+
+
+class Collect(_mqtt_net.Session):
+    def __init__(self) -> None:
+        super().__init__({"connection_base": 7, "topic": "t", "keepalive_s": 30})
+        self.messages: list[tuple[Any, ...]] = []
+
+    def received(self, items: list[tuple[Any, ...]]) -> None:
+        self.messages += items
+
+    def log(self, level: int, text: str) -> None:
+        raise AssertionError(text)
+
+    def subscribed(self) -> None:
+        raise AssertionError("no SUBACK was sent")
+
+
+@given(cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_packets_split_anywhere_by_the_network_are_decoded_once(cuts: list[int]) -> None:
+    """Whatever TCP hands over in each read, every message comes out whole, once, in order."""
+    sent = [(f"dev/{i}/readings", bytes([i]) * (i * 37 % 300), i + 1,
+             b"\x00" if i % 3 else b"\x05\x01\x01\x03\x00\x00")  # some carry properties
+            for i in range(12)]
+    stream = b"".join(publish_packet(*m) for m in sent) + b"\xd0\x00"  # and a PINGRESP
+    s, buf = Collect(), bytearray()
+    start = 0
+    for end in [*sorted({min(c, len(stream)) for c in cuts}), len(stream)]:
+        buf += stream[start:end]
+        start = end
+        s._decode(buf)
+    assert not buf
+    assert [(t, p, mid, qos, conn) for t, p, mid, qos, _, conn in s.messages] == [
+        (topic, payload, mid, 1, 7) for topic, payload, mid, _ in sent]
