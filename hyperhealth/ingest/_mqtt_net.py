@@ -141,6 +141,7 @@ class Session:
         # which connection delivered a message (acks only go back on it)
         self.connection: int = cfg["connection_base"]
         self.closing = False
+        self._stopped = threading.Event()  # wakes the reader waiting to reconnect
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._write_lock = threading.Lock()
@@ -215,6 +216,7 @@ class Session:
 
     def stop(self) -> None:
         self.closing = True
+        self._stopped.set()
         sock = self._sock
         if sock is not None:
             try:
@@ -263,8 +265,7 @@ class Session:
                 self._sock.close()
                 self._sock = None
             while not self.closing:  # again, waiting longer after each failure
-                time.sleep(wait)
-                if self.closing:
+                if self._stopped.wait(wait):
                     return
                 try:
                     self.connect()

@@ -270,6 +270,8 @@ class Relay:
 
     def close(self) -> None:
         self.cut()
+        with contextlib.suppress(OSError):  # wakes the accepting thread; then nothing listens
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
 
 
@@ -297,6 +299,25 @@ def test_a_cut_connection_is_resumed_and_nothing_is_lost_or_stored_twice(
         relay.close()
     assert lst.stats.observations == 80 and lst.stats.duplicates == 0
     assert "lost the MQTT broker" in caplog.text and "(session resumed)" in caplog.text
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_a_listener_waiting_to_reconnect_stops_at_once(sqlite_store: Store, prefix: str,
+                                                       process: bool) -> None:
+    relay = Relay()
+    lst = MqttListener(sqlite_store, f"mqtt://127.0.0.1:{relay.port}", topic=f"{prefix}/+/readings",
+                       client_id=f"hh-test-{uuid.uuid4().hex[:10]}", session_expiry_s=60,
+                       process=process)
+    stop = threading.Event()
+    th = threading.Thread(target=lst.run, args=(stop,), daemon=True)
+    th.start()
+    assert lst.subscribed.wait(10)
+    relay.close()  # the broker is gone for good: the connection tries again after 1, 2, 4 s
+    time.sleep(3.5)  # into the 4 s wait
+    started = time.monotonic()
+    stop.set()
+    th.join(20)
+    assert not th.is_alive() and time.monotonic() - started < 1.5
 
 
 def test_keep_alive_holds_an_idle_connection(sqlite_store: Store, prefix: str,
