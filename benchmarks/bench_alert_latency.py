@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Row, fresh_postgres, percentile, print_table
 
 from hyperhealth.engine import LiveMonitor
+from hyperhealth.ingest._mqtt_net import encode_length
 from hyperhealth.ingest.device_json import SCHEMA
 from hyperhealth.ingest.mqtt import MqttListener
 from hyperhealth.model import Person
@@ -69,7 +70,7 @@ class _Publisher:
         cid = client_id.encode()
         # CONNECT: protocol "MQTT" level 4, clean session, keep-alive 60 s
         body = b"\x00\x04MQTT\x04\x02\x00\x3c" + struct.pack("!H", len(cid)) + cid
-        self.sock.sendall(b"\x10" + _length(len(body)) + body)
+        self.sock.sendall(b"\x10" + encode_length(len(body)) + body)
         if self._read(4) != b"\x20\x02\x00\x00":
             raise SystemExit("the broker refused the benchmark publisher's connection")
         self.sent = 0
@@ -82,7 +83,7 @@ class _Publisher:
         self.sent += 1
         t = topic.encode()
         body = struct.pack("!H", len(t)) + t + struct.pack("!H", self.sent % 65535 + 1) + payload
-        return b"\x32" + _length(len(body)) + body
+        return b"\x32" + encode_length(len(body)) + body
 
     def send(self, packets: list[bytes]) -> None:
         self.sock.sendall(b"".join(packets))
@@ -118,16 +119,6 @@ class _Publisher:
                 pending %= 4
         except OSError:  # closed by close()
             return
-
-
-def _length(n: int) -> bytes:
-    """MQTT's variable-length "remaining length"."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (128 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def publish(prefix: str, rate: float, seconds: float, out: Any) -> None:

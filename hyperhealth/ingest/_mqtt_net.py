@@ -8,10 +8,10 @@ This module speaks that part on a plain socket (OASIS MQTT Version 5.0, sections
 paho's client, which the listener used before, read each packet with three or more system
 calls and sent each acknowledgement with its own write and wake-up: 80-120 µs of CPU a message
 on the 2-core reference machine, 40 % of a core at 5,000 messages/s, which the database and the
-detectors then did not have (an extra 40 % load raised the latency benchmark's p99 from 108-133
-to 193-235 ms). Here one ``recv`` takes whatever has arrived and every complete packet in it is
-decoded in one pass, and a batch's acknowledgements leave in one write. paho still publishes
-(alerts, tests), where it is not on a hot path.
+detectors then did not have (an extra 40 % load raised the latency benchmark's p99 on
+PostgreSQL from 108-133 to 193-235 ms). Here one ``recv`` takes whatever has arrived and
+every complete packet in it is decoded in one pass, and a batch's acknowledgements leave in one
+write. paho still publishes (alerts, tests), where it is not on a hot path.
 
 In a child process the connection runs on the other core. The child only moves messages: it
 passes each run of received messages to the parent and acknowledges what the parent reports
@@ -29,7 +29,7 @@ ends are ours):
   ``("messages", [(topic, payload, mid, qos, received, connection), ...])`` and
   ``("log", level, text)``.
 
->>> _length(321), _varint(b"\\xc1\\x02", 0)
+>>> encode_length(321), _varint(b"\\xc1\\x02", 0)
 (b'\\xc1\\x02', (321, 2))
 """
 
@@ -77,7 +77,7 @@ def reason(code: int) -> str:
     return f"{_REASONS.get(code, 'reason')} (0x{code:02X})"
 
 
-def _length(n: int) -> bytes:
+def encode_length(n: int) -> bytes:
     """MQTT's variable byte integer (the remaining length, property lengths)."""
     out = bytearray()
     while True:
@@ -120,13 +120,13 @@ def _connect_packet(c: dict[str, Any]) -> bytes:
     props = (b"\x11" + struct.pack("!I", c["session_expiry_s"])  # keep it across restarts
              + b"\x21" + struct.pack("!H", min(65535, c["receive_maximum"])))  # room for a batch
     body = (b"\x00\x04MQTT\x05" + bytes([flags]) + struct.pack("!H", c["keepalive_s"])
-            + _length(len(props)) + props + tail)
-    return b"\x10" + _length(len(body)) + body
+            + encode_length(len(props)) + props + tail)
+    return b"\x10" + encode_length(len(body)) + body
 
 
 def _subscribe_packet(topic: str) -> bytes:
     body = b"\x00\x01\x00" + _text(topic) + b"\x01"  # packet id 1, no properties, max QoS 1
-    return b"\x82" + _length(len(body)) + body
+    return b"\x82" + encode_length(len(body)) + body
 
 
 class Session:
@@ -219,11 +219,9 @@ class Session:
         self._stopped.set()
         sock = self._sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._write(_DISCONNECT)  # normal disconnection: the session stays
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
         if sock is not None:

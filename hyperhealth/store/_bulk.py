@@ -35,14 +35,6 @@ def where_in(conn: sa.Connection, col: sa.Column[Any], values: Sequence[Any]
     return col.in_(list(values))
 
 
-def in_param(dialect: str, col: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
-    """``col IN :name`` for a statement built once and run with a list as ``name``: one array
-    parameter on PostgreSQL, an expanding list elsewhere."""
-    if dialect == "postgresql":
-        return col == sa.any_(sa.bindparam(name, type_=pg_dialect.ARRAY(col.type)))
-    return col.in_(sa.bindparam(name, expanding=True))
-
-
 def insert(conn: sa.Connection, table: sa.Table, rows: Rows) -> None:
     """Insert ``rows`` (dicts with the same keys)."""
     if not rows:

@@ -10,7 +10,6 @@ wall clock.
 
 from __future__ import annotations
 
-import functools
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -528,16 +527,11 @@ def _read_batch(conn: sa.Connection, pks: Sequence[int]
 
     On PostgreSQL one statement returns the three as JSON: a round trip instead of three, and
     no per-column work in the driver (for a batch of 40 alerts 2.7-2.8 -> 1.5-1.7 ms, measured
-    in-process). Elsewhere three statements, built once."""
+    in-process). On SQLite three (:func:`_read_batch_sqlite`)."""
     if conn.dialect.name == "postgresql":
         active, snoozes, hooks = conn.exec_driver_sql(_READ_BATCH_PG, {"pks": list(pks)}).one()
         return active, snoozes, [_Hook(*h) for h in hooks]
-    if conn.dialect.name == "sqlite":
-        return _read_batch_sqlite(conn, orjson.dumps(list(pks)).decode())
-    active_q, snoozes_q, hooks_q = _prefetch(conn.dialect.name)
-    return ([dict(r) for r in conn.execute(active_q, {"pks": pks}).mappings()],
-            [dict(r) for r in conn.execute(snoozes_q, {"pks": pks}).mappings()],
-            [_Hook(*h) for h in conn.execute(hooks_q, {"pks": pks})])
+    return _read_batch_sqlite(conn, orjson.dumps(list(pks)).decode())
 
 
 def _read_batch_sqlite(conn: sa.Connection, pks_json: str
@@ -567,7 +561,7 @@ def _read_batch_sqlite(conn: sa.Connection, pks_json: str
 # status) looks them up and a person's resolved alerts (years of them) are not read
 _ACTIVE_SQL = ("alerts.status IN ('open', 'acknowledged', 'suppressed') "
                "AND (alerts.status <> 'suppressed' OR alerts.resolved_us IS NULL)")
-# _prefetch's three reads (webhooks as _hooks selects them) as one PostgreSQL statement
+# the three reads of _read_batch_sqlite as one PostgreSQL statement
 _READ_BATCH_PG = (
     "SELECT (SELECT coalesce(json_agg(alerts ORDER BY alerts.pk DESC), '[]') FROM alerts"
     f" WHERE alerts.person_pk = ANY(%(pks)s) AND {_ACTIVE_SQL}),"
@@ -575,17 +569,6 @@ _READ_BATCH_PG = (
     " (SELECT coalesce(json_agg(json_build_array(w.pk, w.person_pk, w.min_level, w.care_team)"
     " ORDER BY w.pk), '[]') FROM webhooks w"
     " WHERE w.active AND (w.person_pk IS NULL OR w.person_pk = ANY(%(pks)s)))")
-
-
-@functools.cache
-def _prefetch(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
-    """:func:`_read_batch`'s statements (``pks``) where it takes three. Built once: building
-    them took about as long as running them."""
-    a, sn, w = S.alerts, S.alert_snoozes, S.webhooks
-    return (sa.select(a).where(bulk.in_param(dialect, a.c.person_pk, "pks"), sa.text(_ACTIVE_SQL))
-            .order_by(a.c.pk.desc()),
-            sa.select(sn).where(bulk.in_param(dialect, sn.c.person_pk, "pks")),
-            _hooks(bulk.in_param(dialect, w.c.person_pk, "pks")))
 
 
 def _hooks(of_persons: sa.ColumnElement[bool]) -> sa.Select[Any]:
