@@ -119,6 +119,9 @@ class Engine:
         #: persons whose findings were lost with a failed transaction: replayed from their
         #: saved state before the engine goes on (see :meth:`_commit`)
         self._behind: set[str] = set()
+        #: the same for a batch whose persons are known only by their store keys (the lookup
+        #: of their ids failed)
+        self._behind_pks: set[int] = set()
         self._rules_by_codes: dict[frozenset[str], list[Any]] = {}
         self._queue: queue.SimpleQueue[Committed | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
@@ -184,16 +187,25 @@ class Engine:
             self._commit([], [], self.clock(), flush=True)
 
     def on_commit(self, done: Committed) -> None:
-        batch = self._batch_from_rows(done.rows)
+        """Process a committed batch. Whatever fails (the database gone, say), its readings
+        are stored: their persons are replayed from the store before the next batch, tick or
+        flush, so nothing is lost to the detectors or applied twice."""
+        try:
+            batch = self._batch_from_rows(done.rows)
+        except Exception:
+            self._behind_pks.update(r[0] for r in done.rows)
+            self._behind.update(e.person_id for e in done.events)
+            raise
         for pid, chunk in _sleep_chunks(done.events).items():
             batch.setdefault(pid, {})[SLEEP_MINUTES] = chunk
         try:
             self._replay_behind()
+            if batch:
+                self.process(batch, now_us=self.clock())
         except Exception:
-            self._behind.update(batch)  # stored: replayed from the store with the others
+            with self._lock:  # their states may have moved past the readings' findings
+                self._forget(batch)
             raise
-        if batch:
-            self.process(batch, now_us=self.clock())
 
     def tick(self, now_us: int | None = None) -> list[Finding]:
         """Clock-driven rules (no data for too long) and escalation of unacknowledged alerts."""
@@ -340,14 +352,8 @@ class Engine:
                 self._save(w.conn, save, now)
                 applied = self.book.apply(w.conn, findings, tz_of, now)
         except Exception:
-            # the findings are lost and the states in memory are past the stored ones: forget
-            # those states, and replay their persons from the saved ones (which every applied
-            # finding saved with it) before going on, so nothing is lost or applied twice
-            behind = set(self._unsaved) | set(persons)
-            for pid in behind:
-                self._states.pop(pid, None)
-            self._unsaved.clear()
-            self._behind |= behind
+            # the findings are lost and the states in memory are past the stored ones
+            self._forget([*self._unsaved, *persons])
             raise
         for pid in save:
             self._unsaved.pop(pid, None)
@@ -399,12 +405,24 @@ class Engine:
         self.flush()
         return self.stats
 
+    def _forget(self, persons: Iterable[str]) -> None:
+        """Drop the persons' states in memory and replay them from their saved ones (which
+        every applied finding saved with it) before going on."""
+        for pid in persons:
+            self._states.pop(pid, None)
+            self._unsaved.pop(pid, None)
+            self._behind.add(pid)
+
     def _replay_behind(self) -> None:
-        """Replay the persons of a failed transaction (from the store, which holds their
-        readings); if that fails too, the next batch, tick or flush tries again."""
-        if not self._behind:
+        """Replay the persons of a failed batch or transaction (from the store, which holds
+        their readings); if that fails too, the next batch, tick or flush tries again."""
+        if not self._behind and not self._behind_pks:
             return
         with self._lock:
+            if self._behind_pks:
+                pks = list(self._behind_pks)
+                self._behind.update(self.store.person_ids(pks).values())
+                self._behind_pks.difference_update(pks)
             behind, self._behind = sorted(self._behind), set()
             try:
                 self.replay(behind)

@@ -180,3 +180,42 @@ def test_a_failed_engine_transaction_is_replayed(store: Store, tmp_path: Any,
     assert len(failures) == 2
     assert _outcome(store) == expected
     assert _saved(store) == set(PERSONS)
+
+
+def test_batches_the_engine_cannot_read_for_are_replayed(store: Store, tmp_path: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database is gone while the engine reads for a batch: the persons' ids (batch 4), their
+    saved states (batch 9), and again during the replay that batch 10 starts with. The readings
+    are stored; the persons are replayed before the next batch goes on, so the alerts equal an
+    uninterrupted run."""
+    batches = _batches(5)
+    expected = _uninterrupted(tmp_path / "ref.sqlite", batches)
+    _setup(store)
+    engine = Engine(store, clock=lambda: 0)
+    engine.attach()
+    fail: list[str] = []
+    real_ids, real_states = Store.person_ids, Engine._load_states
+
+    def gone(what: str) -> None:
+        if what in fail:
+            fail.remove(what)
+            raise sa.exc.OperationalError(f"SELECT {what}", {}, Exception("server gone"))
+
+    def person_ids(self: Store, pks: Any) -> Any:
+        gone("ids")
+        return real_ids(self, pks)
+
+    def load_states(self: Engine, person_ids: Any) -> None:
+        gone("states")
+        real_states(self, person_ids)
+
+    monkeypatch.setattr(Store, "person_ids", person_ids)
+    monkeypatch.setattr(Engine, "_load_states", load_states)
+    for k, b in enumerate(batches):
+        fail += {4: ["ids"], 9: ["states"], 10: ["states"]}.get(k, [])
+        ingest_payloads(store, b)  # the engine's failure is logged, the readings are stored
+        if k in (4, 9, 10):
+            assert not fail and engine._behind | engine._behind_pks
+    engine.detach()
+    assert _outcome(store) == expected
+    assert _saved(store) == set(PERSONS)
