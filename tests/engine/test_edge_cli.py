@@ -98,7 +98,10 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert r.exit_code == 2
 
 
-def test_runs_until_interrupted(sqlite_store: Store, tmp_path: Path, map_file: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_runs_until_interrupted(sqlite_store: Store, tmp_path: Path, map_file: Path,
+                                stop: signal.Signals) -> None:
+    """Ctrl-C in a terminal, or SIGTERM from a service manager: the edge stops cleanly."""
     add_persons(sqlite_store)
     server = LiveServer(sqlite_store).start()
     port = free_port()
@@ -129,13 +132,14 @@ def test_runs_until_interrupted(sqlite_store: Store, tmp_path: Path, map_file: P
                  "the readings to reach the server")
         time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             out, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired as exc:  # where it hangs: faulthandler on SIGABRT
             proc.send_signal(signal.SIGABRT)
             out, err = proc.communicate(timeout=30)
-            raise AssertionError(f"the edge did not stop within 60 s after SIGINT:\n{err}") from exc
+            raise AssertionError(f"the edge did not stop within 60 s after {stop.name}:\n{err}"
+                                 ) from exc
         finally:
             server.stop()
     assert proc.returncode == 0, err

@@ -5,6 +5,7 @@ Registered by the CLI app as ``app.command("edge")(edge)``.
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -88,6 +89,8 @@ def edge(
                       f"alert(s) in {result['batches']} batch(es) "
                       f"({result['raw_bytes']:,} bytes, {result['sent_bytes']:,} compressed)")
         return
+    # a service manager stops us with SIGTERM: stop as on Ctrl-C (the queue is closed cleanly)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     svc = EdgeService(folder, server, edge_map=edge_map, edge_id=edge_id, host=host,
                       port=None if no_http else port, mqtt_url=mqtt_url, mqtt_topic=mqtt_topic,
                       on_alert=show).start()
