@@ -230,14 +230,16 @@ class Store:
             stop.set()
             th.join()
 
-    def _wal_limit(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    def _wal_limit(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         """The log size at which a committing writer checkpoints (SQLite), set per checkout:
         40 MB while :meth:`checkpointing` runs (live batches rewrite the same few hundred
         pages, one per person, and a checkpoint copies each page once however often it
         changed), SQLite's default 4 MB otherwise, so a database file copied while the store
         is open is never far behind its log."""
         pages = 10_000 if self._checkpointers else 1_000
-        dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        if record.info.get("wal_pages") != pages:  # a statement less per checkout
+            dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
+            record.info["wal_pages"] = pages
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
