@@ -162,11 +162,6 @@ class Session:
         raise NotImplementedError
 
     # -- the connection --------------------------------------------------------------------
-    def start(self) -> None:
-        """Connect (``OSError`` if the broker cannot be reached or refuses) and start reading."""
-        self.connect()
-        self.run_reader()
-
     def run_reader(self) -> None:
         self._thread = threading.Thread(target=self._read_loop, name="hh-mqtt-read",
                                         daemon=True)

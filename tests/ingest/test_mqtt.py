@@ -47,9 +47,9 @@ def prefix() -> str:
     return f"hhtest/{uuid.uuid4().hex[:10]}"
 
 
-def listener(store: Store, prefix: str, client_id: str | None = None,
+def listener(store: Store, prefix: str, client_id: str | None = None, url: str = URL,
              **kw: Any) -> MqttListener:
-    return MqttListener(store, URL, topic=f"{prefix}/+/readings",
+    return MqttListener(store, url, topic=f"{prefix}/+/readings",
                         client_id=client_id or f"hh-test-{uuid.uuid4().hex[:10]}",
                         session_expiry_s=60, **kw)
 
@@ -281,9 +281,7 @@ def test_a_cut_connection_is_resumed_and_nothing_is_lost_or_stored_twice(
     add_person(sqlite_store)
     topic = f"{prefix}/watch-1/readings"
     relay = Relay()
-    lst = MqttListener(sqlite_store, f"mqtt://127.0.0.1:{relay.port}", topic=f"{prefix}/+/readings",
-                       client_id=f"hh-test-{uuid.uuid4().hex[:10]}", session_expiry_s=60,
-                       process=process)
+    lst = listener(sqlite_store, prefix, url=f"mqtt://127.0.0.1:{relay.port}", process=process)
     try:
         with caplog.at_level(logging.INFO, logger="hyperhealth.ingest.mqtt"), running(lst):
             publish_readings(URL, "watch-1", [msg(f"f{i}", 10 * i, 10) for i in range(3)],
@@ -305,9 +303,7 @@ def test_a_cut_connection_is_resumed_and_nothing_is_lost_or_stored_twice(
 def test_a_listener_waiting_to_reconnect_stops_at_once(sqlite_store: Store, prefix: str,
                                                        process: bool) -> None:
     relay = Relay()
-    lst = MqttListener(sqlite_store, f"mqtt://127.0.0.1:{relay.port}", topic=f"{prefix}/+/readings",
-                       client_id=f"hh-test-{uuid.uuid4().hex[:10]}", session_expiry_s=60,
-                       process=process)
+    lst = listener(sqlite_store, prefix, url=f"mqtt://127.0.0.1:{relay.port}", process=process)
     stop = threading.Event()
     th = threading.Thread(target=lst.run, args=(stop,), daemon=True)
     th.start()
