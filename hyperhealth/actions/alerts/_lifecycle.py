@@ -164,7 +164,7 @@ class AlertBook:
         alert = self._get(conn, alert_pk)
         pk = self.store._pk(conn, alert.person_id)
         hooks = conn.execute(_hooks(S.webhooks.c.person_pk == pk)).all()
-        rows = _notifications(alert, pk, reason, now_us, hooks, care_team)
+        rows = _notifications(alert.to_dict(), pk, reason, now_us, hooks, care_team)
         if rows:
             conn.execute(sa.insert(S.notifications), rows)
         return len(rows)
@@ -420,7 +420,7 @@ class _Findings:
             self.stats.opened += 1
         else:
             self.stats.suppressed += 1
-        row: dict[str, Any] = {c.name: None for c in S.alerts.c}
+        row = dict(_NEW_ROW)
         row.update(person_pk=pk, rule=f.rule, key=f.key, rule_version=f.rule_version,
                    level=int(f.level), status=status, title=f.title,
                    explanation=f.explanation, evidence=dict(f.evidence), citation=f.citation,
@@ -467,7 +467,7 @@ class _Findings:
         self._notify(row, reason)
 
     def _notify(self, row: dict[str, Any], reason: str) -> None:
-        alert = _alert({**row, "person_id": self.ids[row["person_pk"]]})
+        alert = _public(row, self.ids[row["person_pk"]])
         new = _notifications(alert, row["person_pk"], reason, self.now, self.hooks)
         self.notes += new
         self.stats.notifications += len(new)
@@ -498,16 +498,18 @@ _MUTABLE = ("status", "level", "title", "explanation", "evidence", "last_seen_us
             "resolved_us", "last_notified_us", "notifications")
 
 
-def _notifications(alert: Alert, person_pk: int, reason: str, now_us: int,
+def _notifications(alert: dict[str, Any], person_pk: int, reason: str, now_us: int,
                    hooks: Sequence[Any], care_team: bool = False) -> list[dict[str, Any]]:
-    """Outbox rows for the alert's current state: its MQTT topic (not for the care team) and
-    every active webhook of the person (or of everyone) at or below the alert's level."""
-    payload = {**alert.to_dict(), "reason": reason}
-    targets = [] if care_team else [("mqtt", alert_topic(alert.person_id))]
+    """Outbox rows for the alert's current state (``Alert.to_dict()``): its MQTT topic (not for
+    the care team) and every active webhook of the person (or of everyone) at or below the
+    alert's level."""
+    payload = {**alert, "reason": reason}
+    level = int(Level[alert["level"].upper()])
+    targets = [] if care_team else [("mqtt", alert_topic(alert["person_id"]))]
     targets += [("webhook", str(h.pk)) for h in hooks
-                if h.min_level <= int(alert.level) and h.care_team == care_team
+                if h.min_level <= level and h.care_team == care_team
                 and h.person_pk in (None, person_pk)]
-    return [{"alert_pk": alert.id, "channel": channel, "target": target, "reason": reason,
+    return [{"alert_pk": alert["id"], "channel": channel, "target": target, "reason": reason,
              "payload": payload, "created_us": now_us, "attempts": 0,
              "next_attempt_us": now_us, "last_error": ""} for channel, target in targets]
 
@@ -622,6 +624,46 @@ def _alert(r: Any) -> Alert:
         notifications=int(r["notifications"]),
         escalation=int(r["escalation"]),
     )
+
+
+def _public(r: Mapping[str, Any], person_id: str) -> dict[str, Any]:
+    """``_alert(r).to_dict()`` for a row of the alerts table, without building the
+    :class:`Alert` and its datetimes (a batch notifies hundreds of alerts).
+
+    >>> row = {**_NEW_ROW, "pk": 7, "person_pk": 1, "rule": "spo2", "key": "", "level": 3,
+    ...        "status": "open", "opened_us": 0, "last_seen_us": 60_000_000,
+    ...        "notifications": 1, "escalation": 0, "evidence": {"spo2": 86}}
+    >>> _public(row, "p-1") == _alert({**row, "person_id": "p-1"}).to_dict()
+    True
+    """
+    def iso(us: int | None) -> str | None:
+        return None if us is None else from_us(int(us)).isoformat()
+
+    return {
+        "id": int(r["pk"]),
+        "person_id": person_id,
+        "rule": r["rule"],
+        "key": r["key"],
+        "rule_version": r["rule_version"],
+        "level": _LABELS[int(r["level"])],
+        "status": r["status"],
+        "title": r["title"],
+        "explanation": r["explanation"],
+        "evidence": dict(r["evidence"]),
+        "citation": r["citation"],
+        "opened": iso(r["opened_us"]),
+        "last_seen": iso(r["last_seen_us"]),
+        "resolved": iso(r["resolved_us"]),
+        "acknowledged_by": r["acknowledged_by"],
+        "acknowledged": iso(r["acknowledged_us"]),
+        "notifications": int(r["notifications"]),
+        "escalation": int(r["escalation"]),
+    }
+
+
+_LABELS = {int(level): level.label for level in Level}
+#: a new alert row before the finding fills it in
+_NEW_ROW: dict[str, Any] = {c.name: None for c in S.alerts.c}
 
 
 def _now_us() -> int:
