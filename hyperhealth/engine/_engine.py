@@ -242,7 +242,7 @@ class Engine:
                 for code, (t, v) in streams.items():
                     chunk = self._fresh(t, v, wm.get(code))
                     if len(chunk):
-                        wm[code] = int(chunk.t[-1])
+                        wm[code] = chunk.last_t()
                         data[code] = chunk
                 if HEART_RATE in data or STEPS in data:
                     rest = resting(
@@ -301,7 +301,7 @@ class Engine:
         if len(keep) < len(ts):
             self.stats.late += len(ts) - len(keep)
             ts, vs = [ts[i] for i in keep], [vs[i] for i in keep]
-        return Chunk(np.array(ts, np.int64), np.array(vs, np.float64))
+        return Chunk(ts, vs)  # lists: arrays only if a rule asks for them
 
     def _run(
         self,

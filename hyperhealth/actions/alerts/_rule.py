@@ -27,15 +27,47 @@ RESTING_HR = "engine:resting-heart-rate"  # heart rate with no steps in the prec
 SLEEP_MINUTES = "engine:sleep-minutes"  # one value per sleep period, at its end
 
 
-@dataclass(frozen=True, slots=True)
 class Chunk:
-    """New readings of one code for one person: ``t`` in µs since the epoch (UTC), sorted."""
+    """New readings of one code for one person: ``t`` in µs since the epoch (UTC), sorted.
 
-    t: np.ndarray
-    v: np.ndarray
+    Made of numpy arrays, or of plain lists (a live batch has a reading or two per stream,
+    where numpy's cost per call is most of the time): those become arrays when a rule first
+    reads ``t`` or ``v``; a rule that works in plain Python takes :meth:`lists` instead.
+
+    >>> c = Chunk([60_000_000, 120_000_000], [61.0, 64.0])
+    >>> c.lists(), c.last_t(), len(c)
+    (([60000000, 120000000], [61.0, 64.0]), 120000000, 2)
+    >>> c.v.dtype, c.lists()[1]
+    (dtype('float64'), [61.0, 64.0])
+    """
+
+    __slots__ = ("_t", "_v")
+
+    def __init__(self, t: np.ndarray | list[int], v: np.ndarray | list[float]) -> None:
+        self._t, self._v = t, v
+
+    @property
+    def t(self) -> np.ndarray:
+        if isinstance(self._t, list):
+            self._t = np.array(self._t, np.int64)
+        return self._t
+
+    @property
+    def v(self) -> np.ndarray:
+        if isinstance(self._v, list):
+            self._v = np.array(self._v, np.float64)
+        return self._v
+
+    def lists(self) -> tuple[list[int], list[float]]:
+        """Times and values as Python lists."""
+        t, v = self._t, self._v
+        return (t if isinstance(t, list) else t.tolist(), v if isinstance(v, list) else v.tolist())
+
+    def last_t(self) -> int:
+        return int(self._t[-1])
 
     def __len__(self) -> int:
-        return len(self.t)
+        return len(self._t)
 
     @staticmethod
     def empty() -> Chunk:

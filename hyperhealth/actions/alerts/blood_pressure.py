@@ -69,10 +69,9 @@ class BloodPressure(Rule):
     def evaluate(self, ctx: RuleContext) -> None:
         s, d = ctx.chunk(SYSTOLIC_BP), ctx.chunk(DIASTOLIC_BP)
         # plain lists: live batches hold a reading or two, where numpy's per-call cost rules
-        t: list[int] = s.t.tolist()
-        if t == d.t.tolist():  # the usual case: paired
-            sbp, dbp = s.v.tolist(), d.v.tolist()
-        else:
+        t, sbp = s.lists()
+        td, dbp = d.lists()
+        if t != td:  # not the usual case: unpaired halves
             both, i, j = np.intersect1d(s.t, d.t, assume_unique=False, return_indices=True)
             t, sbp, dbp = both.tolist(), s.v[i].tolist(), d.v[j].tolist()
         if not t:
