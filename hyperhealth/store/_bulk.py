@@ -16,7 +16,8 @@ orjson serializes (non-string keys become strings, as with ``json.dumps``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -45,8 +46,8 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Rows) -> None:
                              _columns(table, names, rows, by_row=True))
         return
     raw: Any = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-                                       ) as copy:
+    sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    with driver_errors(conn, sql), raw.cursor() as cur, cur.copy(sql) as copy:
         for values in _columns(table, names, rows, by_row=True):
             copy.write_row(values)
 
@@ -62,11 +63,9 @@ def insert_returning_keys(conn: sa.Connection, table: sa.Table, rows: Rows) -> l
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         sql = _sqlite_insert(table.name, tuple(names)) + " RETURNING pk"
         try:
-            return [int(cur.execute(sql, values).fetchone()[0])
-                    for values in _columns(table, names, rows, by_row=True)]
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise sa.exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error
-                                             ) from exc
+            with driver_errors(conn, sql):
+                return [int(cur.execute(sql, values).fetchone()[0])
+                        for values in _columns(table, names, rows, by_row=True)]
         finally:
             cur.close()
     keys = [int(k) for k in conn.exec_driver_sql(
@@ -108,6 +107,19 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Rows, key: str) -> None:
     _raw_execute(conn, f"INSERT INTO {table.name} ({', '.join(names)}) "
                  f"SELECT {', '.join(f'v.{n}' for n in names)} FROM {source} "
                  f"ON CONFLICT ({key}) DO UPDATE SET {sets}", params)
+
+
+@contextmanager
+def driver_errors(conn: sa.Connection, sql: str) -> Iterator[None]:
+    """Raise errors of the driver's own cursor (COPY, ``executemany``) as SQLAlchemy raises
+    them for its statements (``IntegrityError``, ``OperationalError``, ...), so that callers
+    which turn SQLAlchemy's errors into clear ones (the store is unavailable, a key is missing)
+    see these too."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi_error) from exc
 
 
 # -- inside ------------------------------------------------------------------------------------
@@ -153,5 +165,5 @@ def _unnest(conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: Ro
 
 def _raw_execute(conn: sa.Connection, sql: str, params: Sequence[Any]) -> None:
     raw: Any = conn.connection.driver_connection
-    with raw.cursor() as cur:
+    with driver_errors(conn, sql), raw.cursor() as cur:
         cur.execute(sql, params)

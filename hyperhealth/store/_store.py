@@ -870,14 +870,17 @@ class Writer:
         cols = ", ".join(_OBS_COLS)
         if self.store.dialect == "sqlite":
             marks = ", ".join("?" * len(_OBS_COLS))
+            sql = f"INSERT OR IGNORE INTO observations ({cols}) VALUES ({marks})"
             cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cur.executemany(f"INSERT OR IGNORE INTO observations ({cols}) VALUES ({marks})", rows)
+            with bulk.driver_errors(self.conn, sql):
+                cur.executemany(sql, rows)
             return int(cur.rowcount)
         if self.store.dialect == "postgresql":
             from psycopg.errors import UniqueViolation
 
             raw = self.conn.connection.driver_connection
-            with raw.cursor() as cur:  # type: ignore[union-attr]
+            with bulk.driver_errors(self.conn, "COPY observations"), \
+                    raw.cursor() as cur:  # type: ignore[union-attr]
                 if direct and time.monotonic() >= self.store._careful_until:
                     try:
                         return self._copy(cur, "observations", rows)

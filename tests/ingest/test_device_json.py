@@ -296,3 +296,28 @@ def test_readings_sent_again_in_a_new_message_are_stored_once(store: Store) -> N
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM pg_class WHERE relname = "
                                         "'_obs_stage'").scalar() >= 1
+
+
+def test_a_store_refusing_the_readings_is_a_store_error(store: Store) -> None:
+    """The readings' raw write paths (PostgreSQL's COPY, SQLite's executemany) report the
+    database's refusal as a store error, as every other write does, and keep nothing."""
+    from hyperhealth.errors import StoreError
+
+    add_person(store)
+    with store.engine.begin() as c:  # the database refuses every new reading
+        if store.dialect == "postgresql":
+            c.exec_driver_sql("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$ BEGIN RAISE EXCEPTION 'no readings today'; END $$")
+            c.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON observations "
+                              "FOR EACH ROW EXECUTE FUNCTION refuse()")
+        else:
+            c.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON observations "
+                              "BEGIN SELECT RAISE(ABORT, 'no readings today'); END")
+    with pytest.raises(StoreError, match="no readings today"):
+        ingest_payloads(store, [DevicePayload(orjson.dumps(message()), None)])
+    assert store.counts()["observations"] == 0
+    with store.engine.begin() as c:
+        c.exec_driver_sql("DROP TRIGGER refuse" + (" ON observations"
+                                                  if store.dialect == "postgresql" else ""))
+    again = ingest_messages(store, message())  # its message id was not kept either
+    assert again.added["observations"] == 2 and not again.skipped["redelivered messages"]
