@@ -227,6 +227,64 @@ def test_an_unreachable_broker_is_a_clear_error(sqlite_store: Store, process: bo
         lst.run(max_messages=1)
 
 
+@pytest.fixture
+def locked_broker(tmp_path: Any) -> Iterator[int]:
+    """A second, private Mosquitto on a free port that lets in only user ``hh``, password
+    ``right`` (a real broker refusing, as a production one configured with passwords does)."""
+    import getpass
+    import shutil
+    import subprocess
+
+    if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto and mosquitto_passwd are not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "hh", "right"], check=True,
+                   capture_output=True)
+    passwords.chmod(0o600)
+    conf = tmp_path / "mosquitto.conf"
+    # run as us (as root, Mosquitto would switch to its own user, which cannot read the file)
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\n"
+                    f"password_file {passwords}\npersistence false\nuser {getpass.getuser()}\n")
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the private Mosquitto did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_a_refused_login_is_a_clear_error_and_the_right_one_works(
+        sqlite_store: Store, prefix: str, locked_broker: int, process: bool) -> None:
+    add_person(sqlite_store)
+    where = f"127.0.0.1:{locked_broker}"
+    # MQTT 5 reason codes 0x86 and 0x87 (OASIS MQTT 5.0, 3.2.2.2); Mosquitto answers 0x87
+    refused = (f"the MQTT broker at {where} refused the connection as .*: "
+               r"(bad user name or password|not authorized) \(0x8[67]\); "
+               "check the client id, user name and password")
+    for who in ("hh:wrong", "nobody:right", None):
+        url = f"mqtt://{who + '@' if who else ''}{where}"
+        lst = listener(sqlite_store, prefix, url=url, process=process)
+        with pytest.raises(ConfigError, match=refused):
+            lst.run(max_messages=1)
+    url = f"mqtt://hh:right@{where}"
+    lst = listener(sqlite_store, prefix, url=url, process=process)
+    with running(lst):
+        publish_readings(url, "watch-1", [msg("ok-1", 0, 5)], topic=f"{prefix}/watch-1/readings")
+        wait_for(lambda: heart_rates(sqlite_store) == 5)
+
+
 # -- the connection itself -------------------------------------------------------------------------
 class Relay:
     """A TCP relay to the real broker whose connections the test can cut, as a network would."""
