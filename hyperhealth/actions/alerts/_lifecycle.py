@@ -504,7 +504,7 @@ def _notifications(alert: dict[str, Any], person_pk: int, reason: str, now_us: i
     the care team) and every active webhook of the person (or of everyone) at or below the
     alert's level."""
     payload = {**alert, "reason": reason}
-    level = int(Level[alert["level"].upper()])
+    level = int(Level.parse(alert["level"]))
     targets = [] if care_team else [("mqtt", alert_topic(alert["person_id"]))]
     targets += [("webhook", str(h.pk)) for h in hooks
                 if h.min_level <= level and h.care_team == care_team
