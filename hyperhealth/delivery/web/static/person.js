@@ -24,9 +24,10 @@
     },
     alert(a) {
       const item = document.querySelector('li[data-alert-id="' + a.id + '"]');
-      if (item) {
-        item.dataset.status = a.status;
-      }
+      // the page shows this state already (changed here, or only a note was added): nothing new,
+      // and announcing it would replace what the page just said about its own action
+      if (item && item.dataset.status === a.status) return;
+      if (item) item.dataset.status = a.status;
       const text = T("Alert “%(title)s” is now %(status)s (%(time)s).",
                      { title: a.title, status: T(a.status), time: when(a.changed) });
       const list = document.getElementById("alert-status");
