@@ -1,7 +1,7 @@
 """Foreign keys of the busiest tables hold on both stores.
 
-On PostgreSQL they are checked once per statement by triggers (migration 0005), on SQLite by
-its built-in foreign keys; these tests hold both to the same rules.
+On PostgreSQL they are checked once per statement by triggers (migrations 0005 and 0006), on
+SQLite by its built-in foreign keys; these tests hold both to the same rules.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from hyperhealth.actions.alerts._lifecycle import _read_batch
 from hyperhealth.model import Person
 from hyperhealth.store import Store
 from hyperhealth.store import _bulk as bulk
@@ -126,3 +127,60 @@ def test_a_person_with_uncommitted_readings_cannot_be_deleted_meanwhile(pg_url: 
         assert _counts(store)["observations"] == 1
     finally:
         store.close()
+
+
+def test_the_live_path_finds_rows_by_index_on_a_grown_table(pg_url: str) -> None:
+    """PostgreSQL may keep a plan for the rest of a connection (a PL/pgSQL function's, or a
+    prepared statement's generic one), and plans by statistics, which a new database (or a
+    server with autovacuum off) does not have. Key checks, alert updates and the batch's read
+    of active alerts must still find rows by index once ``alerts`` has grown on the same
+    connection (migration 0006): before, each scanned every alert."""
+    store = Store(pg_url)
+    plans: list[str] = []
+    try:
+        with store.transaction() as w:
+            for p in ("a", "b"):
+                w.upsert_person(Person(id=p))
+            pa, pb = store._pk(w.conn, "a"), store._pk(w.conn, "b")
+        with store.engine.connect() as conn:
+            def alerts_with_rows(n: int) -> list[int]:
+                keys = bulk.insert_returning_keys(
+                    conn, S.alerts, [_alert(pa if i % 2 else pb) for i in range(n)])
+                bulk.insert(conn, S.alert_events, [_event(k) for k in keys])
+                bulk.insert(conn, S.notifications, [_note(k) for k in keys])
+                conn.commit()
+                return keys
+
+            def update_and_read(keys: list[int], status: str) -> list[dict[str, Any]]:
+                bulk.update(conn, S.alerts, [{"pk": k, "status": status} for k in keys])
+                active = _read_batch(conn, [pa, pb])[0]
+                conn.commit()
+                return active
+
+            # the first plans on tiny tables: PL/pgSQL keeps its plans, and psycopg prepares a
+            # statement run five times, after which the server may keep a generic plan
+            for _ in range(12):
+                update_and_read(alerts_with_rows(2), "open")
+            # resolved alerts of the size the rules write (an explanation of a few sentences)
+            bulk.insert(conn, S.alerts, [{**_alert(pa), "status": "resolved",
+                                          "explanation": "e" * 400}] * 5000)
+            conn.commit()
+            try:
+                conn.exec_driver_sql("LOAD 'auto_explain'")
+            except sa.exc.DBAPIError as exc:
+                pytest.skip(f"PostgreSQL's auto_explain is not available here ({exc.orig})")
+            for setting in ("log_min_duration = 0", "log_nested_statements = on",
+                            "log_level = notice"):
+                conn.exec_driver_sql(f"SET auto_explain.{setting}")
+            conn.connection.driver_connection.add_notice_handler(  # type: ignore[union-attr]
+                lambda diag: plans.append(f"{diag.message_primary}\n{diag.context}"))
+            active = update_and_read(alerts_with_rows(40), "resolved")
+    finally:
+        store.close()
+    assert len(active) == 24  # the twelve rounds' alerts, still open
+    text = "\n".join(plans)
+    assert "Seq Scan on alerts" not in text
+    assert "ix_alerts_status_level" not in text
+    for probe in ("hh_fk_alert_events", "hh_fk_notifications", "UPDATE alerts",
+                  "ix_alerts_active"):
+        assert probe in text, f"no plan shows {probe}"

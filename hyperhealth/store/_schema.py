@@ -239,6 +239,10 @@ engine_state = sa.Table(
     sa.Column("updated_us", TIME_US, nullable=False),
 )
 
+#: alerts that can still change or notify; the batch's read (``_lifecycle``) states it word for word,
+#: so that both databases see it implies the partial index's condition
+ACTIVE_ALERT = "status IN ('open', 'acknowledged', 'suppressed')"
+
 alerts = sa.Table(
     "alerts", metadata,
     sa.Column("pk", PK, primary_key=True, autoincrement=True),
@@ -262,7 +266,9 @@ alerts = sa.Table(
     sa.Column("escalation", sa.Integer, nullable=False),  # 0 none, 1 re-notified, 2 care team
     sa.Column("created_us", TIME_US, nullable=False),  # wall clock when stored
     sa.Index("ix_alerts_person_rule_key", "person_pk", "rule", "key", "status"),
-    sa.Index("ix_alerts_person_status", "person_pk", "status"),  # a batch's active alerts
+    # a batch's active alerts, person by person; resolved ones (most of them) are left out
+    sa.Index("ix_alerts_active", "person_pk", "status", postgresql_where=sa.text(ACTIVE_ALERT),
+             sqlite_where=sa.text(ACTIVE_ALERT)),
     sa.Index("ix_alerts_status_level", "status", "level"),
 )
 
