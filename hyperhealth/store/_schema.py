@@ -239,8 +239,8 @@ engine_state = sa.Table(
     sa.Column("updated_us", TIME_US, nullable=False),
 )
 
-#: alerts that can still change or notify; the batch's read (``_lifecycle``) states it word for word,
-#: so that both databases see it implies the partial index's condition
+#: alerts that can still change or notify; the batch's read (``_lifecycle``) states it word
+#: for word, so that both databases see that it implies the partial index's condition
 ACTIVE_ALERT = "status IN ('open', 'acknowledged', 'suppressed')"
 
 alerts = sa.Table(
